@@ -1,0 +1,1 @@
+//! An HTTP emulator of the Zendesk Help Center API (work in progress).

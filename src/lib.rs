@@ -1,0 +1,12 @@
+//! helpdex keeps AI support agents grounded in a Zendesk Help Center.
+//!
+//! A scheduled, incremental sync pulls articles through the Help Center API ([`zendesk`]),
+//! normalizes their HTML into citable segments ([`normalize`]), records blake3 content hashes in
+//! SQLite ([`store`]) and keeps a visibility-tagged tantivy index ([`index`]) that answers cited
+//! searches ([`search`]). [`emulator`] is a faithful stand-in for the Help Center API used by the
+//! tests, the demo and the benchmarks. See `ARCHITECTURE.md` for the invariants.
+#![warn(missing_docs)]
+
+pub mod emulator;
+pub mod normalize;
+pub mod service;

@@ -1,0 +1,3 @@
+//! The single integration-test binary: every module drives the real code over real HTTP.
+mod emulator;
+mod normalize;
