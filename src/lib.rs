@@ -10,3 +10,15 @@
 pub mod emulator;
 pub mod normalize;
 pub mod service;
+pub mod config;
+pub mod engine;
+pub mod index;
+pub mod model;
+pub mod search;
+pub mod store;
+pub mod sync;
+pub mod visibility;
+pub mod zendesk;
+// pub mod cli; (enabled once the emulator API lands)
+// pub mod demo;
+pub mod explain;

@@ -1,0 +1,351 @@
+//! Command-line interface: argument parsing and the commands' output. The work itself lives in
+//! the library; this file only wires it to a terminal.
+
+use crate::config::{Config, RawConfig, SourceFlags};
+use crate::engine::Engine;
+use crate::model::{Access, Audience};
+use crate::search::{ContextRequest, SearchRequest, SearchResponse};
+use crate::sync::{SyncOptions, SyncReport, sync_all};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// helpdex: keeps AI support agents grounded in your Zendesk Help Center.
+#[derive(Debug, Parser)]
+#[command(name = "helpdex", version, about, long_about = None)]
+pub struct Cli {
+    /// Data directory (SQLite state + tantivy index).
+    #[arg(long, global = true, env = "HELPDEX_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file (several help centers, limits, normalizer, server).
+    #[arg(long, global = true, env = "HELPDEX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Help Center base URL, e.g. https://acme.zendesk.com (any http(s) URL).
+    #[arg(long, global = true, env = "ZENDESK_URL")]
+    pub zendesk_url: Option<String>,
+    /// Agent or admin email for API-token auth.
+    #[arg(long, global = true, env = "ZENDESK_EMAIL")]
+    pub zendesk_email: Option<String>,
+    /// Zendesk API token.
+    #[arg(long, global = true, env = "ZENDESK_API_TOKEN", hide_env_values = true)]
+    pub zendesk_token: Option<String>,
+    /// Zendesk OAuth access token (instead of email + API token).
+    #[arg(long, global = true, env = "ZENDESK_OAUTH_TOKEN", hide_env_values = true)]
+    pub zendesk_oauth_token: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "HELPDEX_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull what changed since the last sync and update the index.
+    Sync {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Compare hashes of every article now (the periodic full sweep).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Search the help center; prints cited passages.
+    Search(SearchArgs),
+    /// Assemble a prompt-ready grounding context with numbered citations.
+    Context {
+        #[command(flatten)]
+        search: SearchArgs,
+        /// Character budget of the context.
+        #[arg(long, default_value_t = 6000)]
+        max_chars: usize,
+    },
+    /// Show what helpdex stored for an article: per locale, visibility and why, hashes, segments.
+    Explain {
+        /// Zendesk article id.
+        article_id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the index from the local store into a new generation (no network).
+    Reindex {
+        /// Re-pull everything from Zendesk first (fixes bulk edits that did not move updated_at).
+        #[arg(long)]
+        refetch: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-source state: cursor, last run, counts.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a fixture directory as a Zendesk Help Center API (tests, demo, benchmarks).
+    Emulate {
+        /// Fixture help center directory.
+        #[arg(long, default_value = "fixtures/helpcenter")]
+        fixtures: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7701")]
+        listen: String,
+        /// Requests allowed per minute (Zendesk plans: 200 to 2500); unlimited when absent.
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        /// Articles per incremental export page (Zendesk: 1000).
+        #[arg(long, default_value_t = 1000)]
+        page_size: usize,
+    },
+    /// Start the bundled emulator, sync from it over HTTP and answer a few questions.
+    Demo {
+        /// Fixture help center directory.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
+}
+
+/// Search parameters shared by `search` and `context`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The question or keywords.
+    pub query: String,
+    /// Whose answer this grounds: customer (public content only) or agent (internal too).
+    #[arg(long, value_enum, default_value = "customer")]
+    pub audience: Audience,
+    /// Only this locale (e.g. en-us, de).
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// Maximum number of hits.
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
+    /// Customer's Zendesk user segment ids, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub segments: Vec<u64>,
+    /// The customer is signed in.
+    #[arg(long)]
+    pub signed_in: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SearchArgs {
+    fn request(&self) -> SearchRequest {
+        SearchRequest {
+            query: self.query.clone(),
+            access: Access { audience: self.audience, signed_in: self.signed_in, segments: self.segments.clone() },
+            locale: self.locale.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+fn env_lookup(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// Resolves the configuration from the file, flags and environment.
+pub fn config(cli: &Cli) -> Result<Config> {
+    let raw = match &cli.config {
+        Some(p) => RawConfig::load(p)?,
+        None => RawConfig::default(),
+    };
+    let flags = SourceFlags {
+        url: cli.zendesk_url.clone(),
+        email: cli.zendesk_email.clone(),
+        token: cli.zendesk_token.clone(),
+        oauth_token: cli.zendesk_oauth_token.clone(),
+        schedule: env_lookup("HELPDEX_SCHEDULE"),
+    };
+    Ok(Config::resolve(raw, cli.data_dir.clone(), flags, &env_lookup)?)
+}
+
+/// Runs the parsed command; the exit code is non-zero when a sync source failed.
+pub async fn run(cli: Cli) -> Result<i32> {
+    match &cli.command {
+        Command::Sync { json, full } => {
+            let cfg = config(&cli)?;
+            if cfg.sources.is_empty() {
+                bail!("no help center configured: pass --zendesk-url (or ZENDESK_URL) with credentials, or --config FILE");
+            }
+            let engine = open_engine(&cfg)?;
+            let report = sync_all(engine, &cfg, &SyncOptions { full: *full, ..Default::default() }).await;
+            print_sync(&report, *json);
+            Ok(if report.ok() { 0 } else { 1 })
+        }
+        Command::Search(args) => {
+            let cfg = config(&cli)?;
+            let engine = Engine::open_for_search(&cfg.data_dir)?;
+            let resp = crate::search::search(&engine, &args.request())?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&resp)?);
+            } else {
+                print_hits(&resp);
+            }
+            Ok(0)
+        }
+        Command::Context { search, max_chars } => {
+            let cfg = config(&cli)?;
+            let engine = Engine::open_for_search(&cfg.data_dir)?;
+            let resp = crate::search::context(&engine, &ContextRequest { search: search.request(), max_chars: *max_chars })?;
+            if search.json {
+                println!("{}", serde_json::to_string_pretty(&resp)?);
+            } else if !resp.found {
+                println!("No relevant help center content found for: {}", resp.query);
+            } else {
+                println!("{}\n", resp.context);
+                for c in &resp.citations {
+                    println!("[{}] {}", c.n, c.url);
+                }
+            }
+            Ok(0)
+        }
+        Command::Explain { article_id, json } => {
+            let cfg = config(&cli)?;
+            let engine = Engine::open_for_search(&cfg.data_dir)?;
+            let ex = crate::explain::explain(&engine, *article_id)?;
+            if ex.is_empty() {
+                bail!("article {article_id} is not in the local store (never synced, or removed)");
+            }
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&ex)?);
+            } else {
+                for e in &ex {
+                    print!("{}", e.render());
+                }
+            }
+            Ok(0)
+        }
+        Command::Reindex { refetch, json } => {
+            let cfg = config(&cli)?;
+            let engine = open_engine(&cfg)?;
+            if *refetch {
+                let report = sync_all(engine.clone(), &cfg, &SyncOptions { full: true, ..Default::default() }).await;
+                print_sync(&report, *json);
+                if !report.ok() {
+                    return Ok(1);
+                }
+            }
+            let e = engine.clone();
+            let r = tokio::task::spawn_blocking(move || e.rebuild()).await??;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "reindexed {} translations ({} segments) into {} in {:.2}s",
+                    r.translations, r.segments, r.generation, r.seconds
+                );
+            }
+            Ok(0)
+        }
+        Command::Status { json } => {
+            let cfg = config(&cli)?;
+            let engine = Engine::open_for_search(&cfg.data_dir)?;
+            let (sources, counts) = {
+                let s = engine.store();
+                (s.sources()?, s.counts(None)?)
+            };
+            let live = engine.live();
+            if *json {
+                let v = serde_json::json!({
+                    "sources": sources,
+                    "counts": counts.iter().map(|(v, l, n)| serde_json::json!({"visibility": v, "locale": l, "translations": n})).collect::<Vec<_>>(),
+                    "index": {"generation": live.generation, "segments": live.num_docs(), "applied_seq": live.payload().seq},
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for s in &sources {
+                    println!(
+                        "{}: {} cursor={} syncs={} last={} {}",
+                        s.name,
+                        s.base_url,
+                        s.cursor,
+                        s.syncs,
+                        s.last_result.as_deref().unwrap_or("never"),
+                        s.last_error.as_deref().unwrap_or("")
+                    );
+                }
+                for (v, l, n) in &counts {
+                    println!("  {v:<10} {l:<6} {n}");
+                }
+                println!("index {}: {} segments", live.generation, live.num_docs());
+            }
+            Ok(0)
+        }
+        Command::Emulate { fixtures, listen, rate_limit, page_size } => {
+            let world = crate::emulator::World::load(fixtures)
+                .with_context(|| format!("loading fixtures from {}", fixtures.display()))?;
+            let config = crate::emulator::EmulatorConfig {
+                rate_limit: rate_limit.map(|n| crate::emulator::RateLimit {
+                    per_window: n,
+                    window: std::time::Duration::from_secs(60),
+                }),
+                incremental_page_size: *page_size,
+                ..Default::default()
+            };
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            eprintln!("helpdex emulator serving {} on http://{}", fixtures.display(), listener.local_addr()?);
+            crate::emulator::serve(world, config, listener).await?;
+            Ok(0)
+        }
+        Command::Demo { fixtures } => {
+            let cfg = config(&cli)?;
+            crate::demo::run(&cfg.data_dir, fixtures.clone()).await?;
+            Ok(0)
+        }
+    }
+}
+
+fn open_engine(cfg: &Config) -> Result<Arc<Engine>> {
+    let engine = Engine::open(&cfg.data_dir, cfg.normalize.clone())
+        .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
+    Ok(Arc::new(engine))
+}
+
+/// Prints a sync report.
+pub fn print_sync(report: &SyncReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+        return;
+    }
+    for s in &report.sources {
+        match &s.error {
+            None => println!(
+                "{}: fetched {} articles: {} added, {} updated, {} unchanged, {} removed; {} translations re-indexed; {} requests ({} retries, {:.1}s rate-limit wait) in {:.2}s",
+                s.source, s.articles_fetched, s.added, s.updated, s.unchanged, s.removed, s.index_writes,
+                s.requests, s.retries, s.rate_limit_wait_secs, s.seconds
+            ),
+            Some(e) => println!("{}: FAILED: {e}", s.source),
+        }
+    }
+}
+
+/// Prints hits for a person.
+pub fn print_hits(resp: &SearchResponse) {
+    if resp.hits.is_empty() {
+        println!("No results for \"{}\" ({} audience).", resp.query, resp.audience.as_str());
+        return;
+    }
+    for (i, h) in resp.hits.iter().enumerate() {
+        let heading = if h.heading.is_empty() { String::new() } else { format!(" › {}", h.heading) };
+        println!("{}. {}{}  [{} · {}{}]", i + 1, h.title, heading, h.locale, h.visibility, if h.outdated { " · outdated" } else { "" });
+        println!("   {}", h.snippet.replace('\n', " "));
+        println!("   {}", h.url);
+    }
+}

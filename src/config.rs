@@ -1,0 +1,392 @@
+//! Configuration: a TOML file (several help centers) or flags and environment (one), resolved
+//! into a validated [`Config`]. The environment is passed in, never read behind the caller's back.
+
+use crate::normalize::NormalizeOptions;
+use crate::zendesk::retry::RetryPolicy;
+use crate::zendesk::{Auth, ClientConfig};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// A credential. Its `Debug` and `Display` never show the value, so it cannot leak into logs
+/// or error messages by accident.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The raw value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Configuration errors: each says what to change.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for helpdex.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// A value is wrong.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Per-source limits (`[sources.limits]` in the file).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Share of the per-minute budget left to other integrations (0.0–0.9), default 0.2.
+    pub reserve_share: Option<f64>,
+    /// Longest Retry-After honoured, seconds (default 300).
+    pub max_retry_after_secs: Option<u64>,
+    /// Attempts per request on 5xx/timeouts (default 5).
+    pub max_attempts: Option<u32>,
+    /// First backoff step in milliseconds (default 500).
+    pub base_backoff_ms: Option<u64>,
+    /// Pause when under the reserve, milliseconds (default 10000).
+    pub low_budget_pause_ms: Option<u64>,
+    /// Whole-request timeout, seconds (default 60).
+    pub timeout_secs: Option<u64>,
+}
+
+/// One help center in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// Unique name; articles are keyed by (name, id).
+    pub name: String,
+    /// Base URL, e.g. `https://acme.zendesk.com`.
+    pub url: String,
+    /// Agent or admin email for API-token auth.
+    pub email: Option<String>,
+    /// API token (prefer `token_env`).
+    pub token: Option<Secret>,
+    /// Environment variable holding the API token.
+    pub token_env: Option<String>,
+    /// OAuth access token (prefer `oauth_token_env`).
+    pub oauth_token: Option<Secret>,
+    /// Environment variable holding the OAuth token.
+    pub oauth_token_env: Option<String>,
+    /// Cron schedule for `serve`.
+    pub schedule: Option<String>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+/// Sync cadences (`[sync]`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    /// Run the removal reconcile (list every id) every N syncs; 1 = every sync (default), 0 = never.
+    pub reconcile_every: Option<u32>,
+    /// Compare hashes of every article every N hours (default 24; 0 = never).
+    pub full_sweep_hours: Option<u64>,
+}
+
+/// The config file as written.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Help centers.
+    #[serde(default)]
+    pub sources: Vec<RawSource>,
+    /// Normalizer options.
+    #[serde(default)]
+    pub normalize: Option<NormalizeOptions>,
+    /// Sync cadences.
+    #[serde(default)]
+    pub sync: RawSync,
+    /// Service settings, read by `serve`.
+    #[serde(default)]
+    pub server: Option<toml::Table>,
+}
+
+impl RawConfig {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<RawConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    }
+}
+
+/// Source settings given by flags and environment (single help center).
+#[derive(Debug, Clone, Default)]
+pub struct SourceFlags {
+    /// `--zendesk-url` / `ZENDESK_URL`.
+    pub url: Option<String>,
+    /// `--zendesk-email` / `ZENDESK_EMAIL`.
+    pub email: Option<String>,
+    /// `--zendesk-token` / `ZENDESK_API_TOKEN`.
+    pub token: Option<String>,
+    /// `--zendesk-oauth-token` / `ZENDESK_OAUTH_TOKEN`.
+    pub oauth_token: Option<String>,
+    /// `--schedule` / `HELPDEX_SCHEDULE`.
+    pub schedule: Option<String>,
+}
+
+/// A validated help center.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Unique name.
+    pub name: String,
+    /// Client settings.
+    pub client: ClientConfig,
+    /// Cron schedule, as written.
+    pub schedule: Option<String>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory (SQLite + tantivy).
+    pub data_dir: PathBuf,
+    /// Help centers.
+    pub sources: Vec<SourceConfig>,
+    /// Normalizer options.
+    pub normalize: NormalizeOptions,
+    /// Run the reconcile every N syncs (0 = never).
+    pub reconcile_every: u32,
+    /// Full hash sweep cadence (None = never).
+    pub full_sweep_every: Option<Duration>,
+    /// `[server]` table, for the service.
+    pub server: toml::Table,
+}
+
+/// Name of the help center given by flags.
+pub const FLAG_SOURCE_NAME: &str = "default";
+
+impl Config {
+    /// Resolves file, flags and environment. Flags name one source and take precedence over
+    /// the file's sources (which are then ignored); `env` looks up `*_env` indirections.
+    pub fn resolve(
+        raw: RawConfig,
+        data_dir: Option<PathBuf>,
+        flags: SourceFlags,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let data_dir = data_dir.or(raw.data_dir).unwrap_or_else(|| PathBuf::from("index"));
+        let mut sources = Vec::new();
+        if let Some(url) = flags.url.filter(|u| !u.trim().is_empty()) {
+            let auth = auth_from(
+                flags.email,
+                flags.token.map(Secret),
+                flags.oauth_token.map(Secret),
+                FLAG_SOURCE_NAME,
+            )?;
+            sources.push(SourceConfig {
+                name: FLAG_SOURCE_NAME.into(),
+                client: ClientConfig::new(url, auth),
+                schedule: flags.schedule,
+            });
+        } else {
+            for s in raw.sources {
+                if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(ConfigError::Invalid(format!(
+                        "source name '{}' must be non-empty letters, digits, '-' or '_'",
+                        s.name
+                    )));
+                }
+                if sources.iter().any(|o: &SourceConfig| o.name == s.name) {
+                    return Err(ConfigError::Invalid(format!("source name '{}' appears twice", s.name)));
+                }
+                let lookup = |direct: Option<Secret>, var: Option<String>, what: &str| {
+                    match (direct, var) {
+                        (Some(d), _) => Ok(Some(d)),
+                        (None, Some(v)) => env(&v).map(|x| Some(Secret(x))).ok_or_else(|| {
+                            ConfigError::Invalid(format!(
+                                "source '{}': environment variable {v} (its {what}) is not set",
+                                s.name
+                            ))
+                        }),
+                        (None, None) => Ok(None),
+                    }
+                };
+                let token = lookup(s.token.clone(), s.token_env.clone(), "API token")?;
+                let oauth = lookup(s.oauth_token.clone(), s.oauth_token_env.clone(), "OAuth token")?;
+                let auth = auth_from(s.email.clone(), token, oauth, &s.name)?;
+                let mut client = ClientConfig::new(s.url.clone(), auth);
+                apply_limits(&mut client, &s.limits, &s.name)?;
+                sources.push(SourceConfig {
+                    name: s.name,
+                    client,
+                    schedule: s.schedule.or_else(|| flags.schedule.clone()),
+                });
+            }
+        }
+        let normalize = raw.normalize.unwrap_or_default();
+        let full_sweep_every = match raw.sync.full_sweep_hours.unwrap_or(24) {
+            0 => None,
+            h => Some(Duration::from_secs(h * 3600)),
+        };
+        Ok(Config {
+            data_dir,
+            sources,
+            normalize,
+            reconcile_every: raw.sync.reconcile_every.unwrap_or(1),
+            full_sweep_every,
+            server: raw.server.unwrap_or_default(),
+        })
+    }
+}
+
+fn auth_from(
+    email: Option<String>,
+    token: Option<Secret>,
+    oauth: Option<Secret>,
+    name: &str,
+) -> Result<Auth, ConfigError> {
+    let email = email.filter(|e| !e.trim().is_empty());
+    let token = token.filter(|t| !t.0.trim().is_empty());
+    let oauth = oauth.filter(|t| !t.0.trim().is_empty());
+    match (email, token, oauth) {
+        (_, _, Some(o)) => Ok(Auth::OAuth(o)),
+        (Some(email), Some(token), None) => Ok(Auth::ApiToken { email, token }),
+        (None, Some(_), None) => Err(ConfigError::Invalid(format!(
+            "source '{name}': an API token needs the agent's email too (--zendesk-email / ZENDESK_EMAIL)"
+        ))),
+        (Some(_), None, None) => Err(ConfigError::Invalid(format!(
+            "source '{name}': an email was given without an API token (--zendesk-token / ZENDESK_API_TOKEN)"
+        ))),
+        (None, None, None) => Ok(Auth::Anonymous),
+    }
+}
+
+fn apply_limits(c: &mut ClientConfig, l: &RawLimits, name: &str) -> Result<(), ConfigError> {
+    let r: &mut RetryPolicy = &mut c.retry;
+    if let Some(v) = l.reserve_share {
+        if !(0.0..=0.9).contains(&v) {
+            return Err(ConfigError::Invalid(format!(
+                "source '{name}': limits.reserve_share must be between 0.0 and 0.9, got {v}"
+            )));
+        }
+        r.reserve_share = v;
+    }
+    if let Some(v) = l.max_retry_after_secs {
+        r.max_retry_after = Duration::from_secs(v);
+    }
+    if let Some(v) = l.max_attempts {
+        r.max_attempts = v.max(1);
+    }
+    if let Some(v) = l.base_backoff_ms {
+        r.base_backoff = Duration::from_millis(v);
+    }
+    if let Some(v) = l.low_budget_pause_ms {
+        r.low_budget_pause = Duration::from_millis(v);
+    }
+    if let Some(v) = l.timeout_secs {
+        c.timeout = Duration::from_secs(v.max(1));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
+    }
+
+    #[test]
+    fn flags_make_one_source() {
+        let flags = SourceFlags {
+            url: Some("https://acme.zendesk.com".into()),
+            email: Some("a@b.c".into()),
+            token: Some("tok".into()),
+            ..SourceFlags::default()
+        };
+        let c = Config::resolve(RawConfig::default(), None, flags, &|_| None).unwrap();
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.sources[0].name, "default");
+        assert!(matches!(c.sources[0].client.auth, Auth::ApiToken { .. }));
+        assert_eq!(c.data_dir, PathBuf::from("index"));
+        assert!(!format!("{c:?}").contains("tok\""));
+    }
+
+    #[test]
+    fn token_without_email_is_an_error() {
+        let flags = SourceFlags {
+            url: Some("https://acme.zendesk.com".into()),
+            token: Some("tok".into()),
+            ..SourceFlags::default()
+        };
+        let e = Config::resolve(RawConfig::default(), None, flags, &|_| None).unwrap_err();
+        assert!(e.to_string().contains("ZENDESK_EMAIL"), "{e}");
+    }
+
+    #[test]
+    fn file_sources_with_env_tokens() {
+        let raw: RawConfig = toml::from_str(
+            r#"
+            [[sources]]
+            name = "a"
+            url = "https://a.zendesk.com"
+            email = "x@a"
+            token_env = "A_TOKEN"
+            [sources.limits]
+            reserve_share = 0.5
+            [[sources]]
+            name = "b"
+            url = "https://b.zendesk.com"
+            oauth_token_env = "B_OAUTH"
+            "#,
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "A_TOKEN" => Some("ta".to_string()),
+            "B_OAUTH" => Some("tb".to_string()),
+            _ => None,
+        };
+        let c = Config::resolve(raw.clone(), None, SourceFlags::default(), &env).unwrap();
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.sources[0].client.retry.reserve_share, 0.5);
+        assert!(matches!(c.sources[1].client.auth, Auth::OAuth(_)));
+        let e = Config::resolve(raw, None, SourceFlags::default(), &|_| None).unwrap_err();
+        assert!(e.to_string().contains("A_TOKEN"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = toml::from_str::<RawConfig>("[[sources]]\nname='a'\nurl='u'\ncolour='x'").unwrap_err();
+        assert!(e.to_string().contains("colour"));
+    }
+}

@@ -1,0 +1,293 @@
+//! The tantivy index: one document per citable segment, tagged with the access tokens that may
+//! read it. Derived from SQLite and rebuildable at any time; its commit payload records the last
+//! applied change-log seq (see `ARCHITECTURE.md`, crash safety).
+
+use crate::model::doc_key;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use thiserror::Error;
+
+/// Bump on any change of fields, tokenizers or tantivy version: the next open rebuilds the
+/// index from SQLite into a new generation.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Name of the text analyzer registered on every open (tokenizers are not persisted).
+const TOKENIZER: &str = "helpdex_text";
+
+/// Index-layer errors.
+#[derive(Debug, Error)]
+pub enum IndexError {
+    /// tantivy failed.
+    #[error("search index error: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    /// The index directory is held by another process's writer.
+    #[error(
+        "the index in {0} is being written by another helpdex process (a running `helpdex serve`?); stop it or use its admin API"
+    )]
+    Busy(PathBuf),
+    /// Filesystem error.
+    #[error("index directory {path}: {source}")]
+    Io {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Field handles.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// `source/article_id/locale`; groups all segments of a translation for `delete_term`.
+    pub doc_key: Field,
+    /// Source (help center) name.
+    pub source: Field,
+    /// Zendesk article id.
+    pub article_id: Field,
+    /// Locale.
+    pub locale: Field,
+    /// Article title.
+    pub title: Field,
+    /// Heading path joined with " › ".
+    pub heading: Field,
+    /// Heading path as JSON (stored).
+    pub heading_path: Field,
+    /// Anchor id when the page has one.
+    pub anchor: Field,
+    /// Citation URL.
+    pub url: Field,
+    /// Segment text.
+    pub text: Field,
+    /// Access tokens (multi-valued); the query requires one the caller holds.
+    pub access: Field,
+    /// Visibility label.
+    pub visibility: Field,
+    /// Section id.
+    pub section_id: Field,
+    /// Section name.
+    pub section: Field,
+    /// Labels.
+    pub labels: Field,
+    /// Content hash of the translation.
+    pub content_hash: Field,
+    /// Hash of the segment.
+    pub segment_hash: Field,
+    /// Translation updated_at.
+    pub updated_at: Field,
+    /// Outdated translation flag (0/1).
+    pub outdated: Field,
+    /// Position of the segment.
+    pub ordinal: Field,
+}
+
+/// Builds the schema.
+pub fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_stored().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let f = Fields {
+        doc_key: b.add_text_field("doc_key", STRING | STORED),
+        source: b.add_text_field("source", STRING | STORED),
+        article_id: b.add_u64_field("article_id", INDEXED | STORED | FAST),
+        locale: b.add_text_field("locale", STRING | STORED),
+        title: b.add_text_field("title", text.clone()),
+        heading: b.add_text_field("heading", text.clone()),
+        heading_path: b.add_text_field("heading_path", STORED),
+        anchor: b.add_text_field("anchor", STORED),
+        url: b.add_text_field("url", STORED),
+        text: b.add_text_field("text", text),
+        access: b.add_text_field("access", STRING | STORED),
+        visibility: b.add_text_field("visibility", STRING | STORED),
+        section_id: b.add_u64_field("section_id", INDEXED | STORED),
+        section: b.add_text_field("section", STORED),
+        labels: b.add_text_field("labels", STRING | STORED),
+        content_hash: b.add_text_field("content_hash", STORED),
+        segment_hash: b.add_text_field("segment_hash", STORED),
+        updated_at: b.add_text_field("updated_at", STORED),
+        outdated: b.add_u64_field("outdated", STORED),
+        ordinal: b.add_u64_field("ordinal", STORED),
+    };
+    (b.build(), f)
+}
+
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// Everything the index holds for one translation (built from SQLite).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexDoc {
+    /// Source name.
+    pub source: String,
+    /// Article id.
+    pub article_id: u64,
+    /// Locale.
+    pub locale: String,
+    /// Title.
+    pub title: String,
+    /// Article URL (no anchor).
+    pub html_url: String,
+    /// Access tokens.
+    pub access: Vec<String>,
+    /// Visibility label.
+    pub visibility: String,
+    /// Section id.
+    pub section_id: Option<u64>,
+    /// Section name.
+    pub section: Option<String>,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Content hash.
+    pub content_hash: String,
+    /// updated_at of the translation.
+    pub updated_at: String,
+    /// Outdated translation.
+    pub outdated: bool,
+    /// Segments.
+    pub segments: Vec<crate::normalize::Segment>,
+}
+
+/// An open index generation with its writer (when writable) and reader.
+pub struct IndexHandle {
+    /// Generation id (directory name).
+    pub generation: String,
+    /// Directory.
+    pub dir: PathBuf,
+    /// tantivy index.
+    pub index: Index,
+    /// Reader, reloaded manually after each commit.
+    pub reader: IndexReader,
+    /// Field handles.
+    pub fields: Fields,
+}
+
+/// The commit payload: last applied change seq and schema version.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Payload {
+    /// Last change-log seq reflected in this commit.
+    pub seq: i64,
+    /// Schema version the index was built with.
+    pub schema: u32,
+}
+
+impl IndexHandle {
+    /// Opens (or creates) the generation directory `dir`.
+    pub fn open(dir: &Path, generation: &str) -> Result<IndexHandle, IndexError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| IndexError::Io { path: dir.to_path_buf(), source })?;
+        let (schema, fields) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| IndexError::Tantivy(tantivy::TantivyError::from(e)))?;
+        let index = Index::open_or_create(mmap, schema)?;
+        index.tokenizers().register(TOKENIZER, analyzer());
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(IndexHandle {
+            generation: generation.to_string(),
+            dir: dir.to_path_buf(),
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    /// The payload of the last commit (zero when none).
+    pub fn payload(&self) -> Payload {
+        self.index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default()
+    }
+
+    /// A single-threaded writer (deterministic doc order; a help center is small).
+    pub fn writer(&self) -> Result<IndexWriter, IndexError> {
+        match self.index.writer_with_num_threads::<TantivyDocument>(1, 50_000_000) {
+            Ok(w) => {
+                let mut policy = tantivy::indexer::LogMergePolicy::default();
+                policy.set_del_docs_ratio_before_merge(0.3);
+                w.set_merge_policy(Box::new(policy));
+                Ok(w)
+            }
+            Err(tantivy::TantivyError::LockFailure(..)) => Err(IndexError::Busy(self.dir.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces every segment of one translation: delete by key, then add `doc`'s segments.
+    pub fn put(&self, w: &IndexWriter, key: &str, doc: Option<&IndexDoc>) -> Result<(), IndexError> {
+        let f = &self.fields;
+        w.delete_term(Term::from_field_text(f.doc_key, key));
+        let Some(d) = doc else { return Ok(()) };
+        debug_assert_eq!(doc_key(&d.source, d.article_id, &d.locale), key);
+        for s in &d.segments {
+            let mut t = TantivyDocument::default();
+            t.add_text(f.doc_key, key);
+            t.add_text(f.source, &d.source);
+            t.add_u64(f.article_id, d.article_id);
+            t.add_text(f.locale, &d.locale);
+            t.add_text(f.title, &d.title);
+            t.add_text(f.heading, s.heading_path.join(" › "));
+            t.add_text(f.heading_path, serde_json::to_string(&s.heading_path).unwrap_or_default());
+            if let Some(a) = &s.anchor {
+                t.add_text(f.anchor, a);
+            }
+            let url = match &s.anchor {
+                Some(a) => format!("{}#{a}", d.html_url),
+                None => d.html_url.clone(),
+            };
+            t.add_text(f.url, url);
+            t.add_text(f.text, &s.text);
+            for a in &d.access {
+                t.add_text(f.access, a);
+            }
+            t.add_text(f.visibility, &d.visibility);
+            if let Some(id) = d.section_id {
+                t.add_u64(f.section_id, id);
+            }
+            if let Some(n) = &d.section {
+                t.add_text(f.section, n);
+            }
+            for l in &d.labels {
+                t.add_text(f.labels, l);
+            }
+            t.add_text(f.content_hash, &d.content_hash);
+            t.add_text(f.segment_hash, &s.hash);
+            t.add_text(f.updated_at, &d.updated_at);
+            t.add_u64(f.outdated, d.outdated as u64);
+            t.add_u64(f.ordinal, s.ordinal as u64);
+            w.add_document(t)?;
+        }
+        Ok(())
+    }
+
+    /// Commits with the payload, then reloads the reader so searches see the commit at once.
+    pub fn commit(&self, w: &mut IndexWriter, payload: Payload) -> Result<(), IndexError> {
+        let mut pc = w.prepare_commit()?;
+        pc.set_payload(&serde_json::to_string(&payload).unwrap_or_default());
+        pc.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Number of indexed segments (all audiences).
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+}

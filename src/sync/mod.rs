@@ -1,0 +1,659 @@
+//! The sync runner: pulls what changed from each help center and commits it page by page.
+//!
+//! Per source: user segments (fail-closed when unreadable), structure (sections, categories),
+//! a re-normalization of stored bodies when the normalizer changed (no network), the
+//! incremental export from the saved cursor (one SQLite transaction per page, cursor included),
+//! then, when due, the reconcile (removals) and the full hash sweep. One failing source never
+//! stops the others.
+
+pub mod plan;
+
+use crate::config::{Config, SourceConfig};
+use crate::engine::{Engine, EngineError};
+use crate::store::{Batch, StoredArticle};
+use crate::visibility::{Decision, SegmentInfo, decide};
+use crate::zendesk::types::{Article, Translation};
+use crate::zendesk::{Client, ZendeskError};
+use plan::{Outcome, epoch, next_cursor, plan_article, plan_removal};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+use thiserror::Error;
+
+/// Sync errors of one source.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// Zendesk failed.
+    #[error(transparent)]
+    Zendesk(#[from] ZendeskError),
+    /// Local state failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Local state failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The export kept answering the same cursor.
+    #[error("the incremental export did not advance past start_time={0}")]
+    Stalled(i64),
+    /// A blocking task died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What one sync did for one source (`helpdex sync --json`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceReport {
+    /// Source name.
+    pub source: String,
+    /// `ok` or `error`.
+    pub result: String,
+    /// Error message, when the source failed.
+    pub error: Option<String>,
+    /// HTTP requests made (retries included).
+    pub requests: u64,
+    /// Article records received from Zendesk (export, listings, stall recovery).
+    pub articles_fetched: u64,
+    /// Articles new to helpdex.
+    pub added: u64,
+    /// Articles whose content, visibility or metadata changed.
+    pub updated: u64,
+    /// Articles fetched whose indexed form did not change.
+    pub unchanged: u64,
+    /// Articles removed (archived or deleted in Zendesk).
+    pub removed: u64,
+    /// Translations re-indexed.
+    pub index_writes: u64,
+    /// Translations re-normalized from stored HTML after a normalizer change.
+    pub renormalized: u64,
+    /// Retried requests.
+    pub retries: u64,
+    /// Seconds spent waiting on rate limits.
+    pub rate_limit_wait_secs: f64,
+    /// The reconcile (removal detection) ran.
+    pub reconciled: bool,
+    /// The full hash sweep ran.
+    pub full_sweep: bool,
+    /// User segments could not be read; segmented articles were treated as internal.
+    pub segments_unreadable: bool,
+    /// Cursor after the run.
+    pub cursor: i64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// What a sync did, per source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    /// One entry per source.
+    pub sources: Vec<SourceReport>,
+}
+
+impl SyncReport {
+    /// Whether every source succeeded.
+    pub fn ok(&self) -> bool {
+        self.sources.iter().all(|s| s.error.is_none())
+    }
+}
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Force the full hash sweep (also what `reindex --refetch` does).
+    pub full: bool,
+    /// Only these article ids (webhooks): fetched with show + translations.
+    pub only_articles: Option<Vec<u64>>,
+}
+
+/// Syncs every configured source, one after the other.
+pub async fn sync_all(engine: Arc<Engine>, cfg: &Config, opts: &SyncOptions) -> SyncReport {
+    let mut report = SyncReport::default();
+    for src in &cfg.sources {
+        report.sources.push(sync_source(engine.clone(), cfg, src, opts).await);
+    }
+    report
+}
+
+/// Syncs one source; never panics, reports its error instead.
+pub async fn sync_source(
+    engine: Arc<Engine>,
+    cfg: &Config,
+    src: &SourceConfig,
+    opts: &SyncOptions,
+) -> SourceReport {
+    let started = Instant::now();
+    let span = tracing::info_span!("sync", source = %src.name, run = %uuid::Uuid::new_v4().simple());
+    let _enter = span.enter();
+    let mut rep = SourceReport { source: src.name.clone(), ..SourceReport::default() };
+    let client = match Client::new(src.client.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            rep.result = "error".into();
+            rep.error = Some(e.to_string());
+            return rep;
+        }
+    };
+    let run = Runner { engine: engine.clone(), cfg, src, client: client.clone() };
+    let _ = blocking(&engine, {
+        let (n, u) = (src.name.clone(), src.client.base_url.clone());
+        move |e| {
+            let s = e.store();
+            s.ensure_source(&n, &u)?;
+            Ok(s.mark_started(&n)?)
+        }
+    })
+    .await;
+    let outcome = run.run(opts, &mut rep).await;
+    let stats = client.stats();
+    rep.requests = stats.requests;
+    rep.retries = stats.retries;
+    rep.rate_limit_wait_secs = stats.rate_limit_wait_secs;
+    rep.seconds = started.elapsed().as_secs_f64();
+    let (full_at, err) = match &outcome {
+        Ok(full) => (full.then(|| chrono::Utc::now().timestamp()), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    rep.result = if err.is_some() { "error".into() } else { "ok".into() };
+    rep.error = err.clone();
+    if let Some(e) = &err {
+        tracing::error!(error = %e, "sync failed");
+    }
+    let name = src.name.clone();
+    let json = serde_json::to_value(&rep).unwrap_or_default();
+    let cursor = blocking(&engine, move |e| {
+        let s = e.store();
+        s.mark_finished(&name, err.as_deref(), &json, full_at)?;
+        Ok(s.source(&name)?.map(|s| s.cursor).unwrap_or_default())
+    })
+    .await
+    .unwrap_or_default();
+    rep.cursor = cursor;
+    rep
+}
+
+async fn blocking<T: Send + 'static>(
+    engine: &Arc<Engine>,
+    f: impl FnOnce(&Engine) -> Result<T, SyncError> + Send + 'static,
+) -> Result<T, SyncError> {
+    let e = engine.clone();
+    tokio::task::spawn_blocking(move || f(&e)).await.map_err(|e| SyncError::Internal(e.to_string()))?
+}
+
+struct Runner<'a> {
+    engine: Arc<Engine>,
+    cfg: &'a Config,
+    src: &'a SourceConfig,
+    client: Client,
+}
+
+/// Context shared by the plans of one run.
+struct RunCtx {
+    segments: Option<HashMap<u64, SegmentInfo>>,
+    restricted: bool,
+    sections: HashMap<u64, String>,
+    locales: Vec<String>,
+    /// Per-locale listings fetched this run (article id → translation).
+    listings: Option<HashMap<u64, Vec<Translation>>>,
+}
+
+impl RunCtx {
+    fn decide(&self, a: &Article) -> Decision {
+        decide(&a.segment_ids(), self.segments.as_ref(), self.restricted)
+    }
+}
+
+impl Runner<'_> {
+    fn name(&self) -> String {
+        self.src.name.clone()
+    }
+
+    /// Returns whether the full sweep ran.
+    async fn run(&self, opts: &SyncOptions, rep: &mut SourceReport) -> Result<bool, SyncError> {
+        let mut ctx = self.context(rep).await?;
+        self.renormalize(&ctx, rep).await?;
+        self.revisibility(&ctx, rep).await?;
+        if let Some(ids) = &opts.only_articles {
+            for id in ids {
+                self.sync_one(&ctx, *id, rep).await?;
+            }
+            return Ok(false);
+        }
+        self.export(&mut ctx, rep).await?;
+        let name = self.name();
+        let state = blocking(&self.engine, move |e| Ok(e.store().source(&name)?.unwrap_or_default())).await?;
+        let full_due = opts.full
+            || self.cfg.full_sweep_every.is_some_and(|every| {
+                state.last_full_sweep.is_none_or(|t| chrono::Utc::now().timestamp() - t >= every.as_secs() as i64)
+            });
+        let reconcile_due = self.cfg.reconcile_every > 0 && (state.syncs as u64) % (self.cfg.reconcile_every as u64) == 0;
+        if full_due || reconcile_due {
+            self.reconcile_and_sweep(&mut ctx, full_due, rep).await?;
+        }
+        Ok(full_due)
+    }
+
+    /// Segments, brand state, structure and locales.
+    async fn context(&self, rep: &mut SourceReport) -> Result<RunCtx, SyncError> {
+        let segments = match self.client.user_segments().await {
+            Ok(list) => Some(
+                list.into_iter()
+                    .map(|s| SegmentInfo { id: s.id, name: s.name, user_type: s.user_type, built_in: s.built_in })
+                    .collect::<Vec<_>>(),
+            ),
+            Err(ZendeskError::Forbidden { .. }) => {
+                rep.segments_unreadable = true;
+                tracing::warn!(
+                    "cannot read user segments (the token is not a Guide admin's): every article with a user segment is treated as internal; use a Guide admin's API token to fix this"
+                );
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The brand decides whether the whole help center is restricted; optional information.
+        let host = url::Url::parse(&self.src.client.base_url).ok().and_then(|u| u.host_str().map(str::to_string));
+        let state = match self.client.brands().await {
+            Ok(brands) => {
+                let first_label = host.as_deref().and_then(|h| h.split('.').next()).unwrap_or_default().to_string();
+                brands
+                    .iter()
+                    .find(|b| b.subdomain.as_deref() == Some(first_label.as_str()))
+                    .or_else(|| (brands.len() == 1).then(|| &brands[0]))
+                    .and_then(|b| b.help_center_state.clone())
+            }
+            Err(e) if e.is_auth() || matches!(e, ZendeskError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let sections = self.client.sections().await?;
+        let categories = self.client.categories().await?;
+        let locales = self.client.locales().await?;
+        let name = self.name();
+        let segs = segments.clone();
+        let st = state.clone();
+        blocking(&self.engine, move |e| {
+            let mut s = e.store();
+            s.save_segments(&name, segs.as_deref(), st.as_deref())?;
+            let secs: Vec<_> = sections.iter().map(|x| (x.id, x.name.clone(), x.category_id, x.html_url.clone())).collect();
+            let cats: Vec<_> = categories.iter().map(|x| (x.id, x.name.clone(), x.html_url.clone())).collect();
+            s.save_structure(&name, &secs, &cats)?;
+            Ok(())
+        })
+        .await?;
+        let name = self.name();
+        let sections = blocking(&self.engine, move |e| Ok(e.store().section_names(&name)?)).await?;
+        let mut locs = locales.locales;
+        if locs.is_empty() && !locales.default_locale.is_empty() {
+            locs.push(locales.default_locale);
+        }
+        Ok(RunCtx {
+            segments: segments.map(|v| v.into_iter().map(|s| (s.id, s)).collect()),
+            restricted: state.as_deref() == Some("restricted"),
+            sections,
+            locales: locs,
+            listings: None,
+        })
+    }
+
+    /// Re-normalizes translations stored by an older normalizer, from their stored HTML.
+    async fn renormalize(&self, ctx: &RunCtx, rep: &mut SourceReport) -> Result<(), SyncError> {
+        let name = self.name();
+        let sections = ctx.sections.clone();
+        let segs = ctx.segments.clone();
+        let restricted = ctx.restricted;
+        let n = blocking(&self.engine, move |e| {
+            let stale = e.store().stale_normalized(&name)?;
+            if stale.is_empty() {
+                return Ok(0);
+            }
+            let mut batch = Batch::default();
+            let mut ids: Vec<u64> = stale.iter().map(|(id, _)| *id).collect();
+            ids.dedup();
+            for id in ids {
+                let (wire, stored) = {
+                    let s = e.store();
+                    (stored_as_wire(&s, &name, id)?, s.article(&name, id)?)
+                };
+                let (Some((article, translations)), Some(stored)) = (wire, stored) else {
+                    continue;
+                };
+                let d = decide(&article.segment_ids(), segs.as_ref(), restricted);
+                plan_article(&name, &article, &translations, Some(&stored), &d, &sections, &e.normalize, &mut batch);
+            }
+            let n = batch.translations.len() as u64;
+            e.apply(&name, &batch)?;
+            Ok(n)
+        })
+        .await?;
+        if n > 0 {
+            tracing::info!(translations = n, "re-normalized stored bodies after a normalizer change");
+        }
+        rep.renormalized = n;
+        Ok(())
+    }
+
+    /// Recomputes visibility of stored articles when segment definitions changed (no network).
+    async fn revisibility(&self, ctx: &RunCtx, rep: &mut SourceReport) -> Result<(), SyncError> {
+        let name = self.name();
+        let sections = ctx.sections.clone();
+        let segs = ctx.segments.clone();
+        let restricted = ctx.restricted;
+        let n = blocking(&self.engine, move |e| {
+            let ids = e.store().article_ids(&name)?;
+            let mut batch = Batch::default();
+            let mut n = 0;
+            for id in ids {
+                let Some(row) = e.store().article_row(&name, id)? else { continue };
+                let d = decide(&row.segment_ids, segs.as_ref(), restricted);
+                if d.access == row.access && d.visibility.as_str() == row.visibility {
+                    continue;
+                }
+                let (wire, stored) = {
+                    let s = e.store();
+                    (stored_as_wire(&s, &name, id)?, s.article(&name, id)?)
+                };
+                let (Some((article, translations)), Some(stored)) = (wire, stored) else {
+                    continue;
+                };
+                n += 1;
+                plan_article(&name, &article, &translations, Some(&stored), &d, &sections, &e.normalize, &mut batch);
+            }
+            e.apply(&name, &batch)?;
+            Ok(n)
+        })
+        .await?;
+        rep.updated += n;
+        Ok(())
+    }
+
+    /// The incremental export from the saved cursor, one transaction per page.
+    async fn export(&self, ctx: &mut RunCtx, rep: &mut SourceReport) -> Result<(), SyncError> {
+        let name = self.name();
+        let mut start = blocking(&self.engine, move |e| Ok(e.store().source(&name)?.map(|s| s.cursor).unwrap_or(0))).await?;
+        let mut pages = 0u32;
+        loop {
+            pages += 1;
+            if pages > 100_000 {
+                return Err(SyncError::Stalled(start));
+            }
+            let page = self.client.incremental_page(start).await?;
+            rep.articles_fetched += page.articles.len() as u64;
+            let end = page.end_time;
+            let stalled = page.next_page.is_some() && !page.articles.is_empty() && end == Some(start);
+            let mut records = page.articles;
+            let mut cursor = next_cursor(start, end, records.len());
+            if stalled {
+                // More than a page changed within one second: next_page would repeat forever.
+                // Page through that second with the cursor-paginated list instead, then step past it.
+                tracing::warn!(start_time = start, "more than one export page shares one second; paging it through the list endpoint");
+                let listed = self.client.list_articles(None, Some(start)).await?;
+                rep.articles_fetched += listed.len() as u64;
+                records.extend(listed.into_iter().filter(|a| epoch(a.updated_at.as_deref()) == Some(start)));
+                cursor = start + 1;
+            }
+            self.process(ctx, records, Some(cursor), rep).await?;
+            if stalled {
+                start = cursor;
+                continue;
+            }
+            if page.next_page.is_none() || cursor == start {
+                break;
+            }
+            start = cursor;
+        }
+        Ok(())
+    }
+
+    /// Plans and commits one page of article records (deduplicated), with the cursor.
+    async fn process(
+        &self,
+        ctx: &mut RunCtx,
+        records: Vec<Article>,
+        cursor: Option<i64>,
+        rep: &mut SourceReport,
+    ) -> Result<(), SyncError> {
+        // Dedupe: the inclusive start_time repeats records across pages and runs.
+        let mut by_id: HashMap<u64, Article> = HashMap::new();
+        for a in records {
+            by_id.insert(a.id, a);
+        }
+        let name = self.name();
+        let ids: Vec<u64> = by_id.keys().copied().collect();
+        let stored: HashMap<u64, StoredArticle> = blocking(&self.engine, move |e| {
+            let s = e.store();
+            let mut m = HashMap::new();
+            for id in ids {
+                if let Some(a) = s.article(&name, id)? {
+                    m.insert(id, a);
+                }
+            }
+            Ok(m)
+        })
+        .await?;
+        let mut needing: Vec<Article> = Vec::new();
+        for (id, a) in by_id {
+            match stored.get(&id) {
+                Some(s) if s.updated_at == a.updated_at && s.visibility == ctx.decide(&a).visibility.as_str() => {
+                    rep.unchanged += 1
+                }
+                _ => needing.push(a),
+            }
+        }
+        needing.sort_by_key(|a| a.id);
+        let translations = self.translations_for(ctx, &needing).await?;
+        let mut batch = Batch { cursor, ..Batch::default() };
+        for a in &needing {
+            let ts = translations.get(&a.id).cloned().unwrap_or_default();
+            let ts = with_source_translation(a, ts);
+            let d = ctx.decide(a);
+            match plan_article(&self.src.name, a, &ts, stored.get(&a.id), &d, &ctx.sections, &self.engine.normalize, &mut batch) {
+                Outcome::Added => rep.added += 1,
+                Outcome::Updated => rep.updated += 1,
+                Outcome::Unchanged => rep.unchanged += 1,
+            }
+        }
+        let name = self.name();
+        let n = blocking(&self.engine, move |e| Ok(e.apply(&name, &batch)?)).await?;
+        rep.index_writes += n as u64;
+        Ok(())
+    }
+
+    /// Translations of the articles that need them: per article when few, per-locale listings
+    /// (L × N/100 requests) when many, whichever costs fewer requests.
+    async fn translations_for(
+        &self,
+        ctx: &mut RunCtx,
+        needing: &[Article],
+    ) -> Result<HashMap<u64, Vec<Translation>>, SyncError> {
+        if needing.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let name = self.name();
+        let known = blocking(&self.engine, move |e| Ok(e.store().article_ids(&name)?.len())).await?;
+        let total = known.max(needing.len());
+        let listing_cost = ctx.locales.len().max(1) * total.div_ceil(100);
+        if ctx.listings.is_none() && needing.len() <= listing_cost {
+            let mut out = HashMap::new();
+            for a in needing {
+                out.insert(a.id, self.client.translations(a.id).await?);
+            }
+            return Ok(out);
+        }
+        if ctx.listings.is_none() {
+            ctx.listings = Some(self.fetch_listings(ctx).await?);
+        }
+        let listings = ctx.listings.as_ref().expect("just set");
+        let mut out = HashMap::new();
+        for a in needing {
+            match listings.get(&a.id) {
+                Some(ts) => {
+                    out.insert(a.id, ts.clone());
+                }
+                // Changed after the listing was taken: ask for it directly.
+                None => {
+                    out.insert(a.id, self.client.translations(a.id).await?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn fetch_listings(&self, ctx: &RunCtx) -> Result<HashMap<u64, Vec<Translation>>, SyncError> {
+        let mut by_article: HashMap<u64, Vec<Translation>> = HashMap::new();
+        for locale in &ctx.locales {
+            for a in self.client.list_articles(Some(locale), None).await? {
+                let t = Translation {
+                    locale: if a.locale.is_empty() { locale.clone() } else { a.locale.clone() },
+                    outdated: a.outdated_locales.contains(locale),
+                    title: a.title,
+                    body: a.body,
+                    draft: a.draft,
+                    html_url: Some(a.html_url),
+                    updated_at: a.edited_at.or(a.updated_at),
+                };
+                by_article.entry(a.id).or_default().push(t);
+            }
+        }
+        Ok(by_article)
+    }
+
+    /// One article by id (webhooks): show + translations; 404 removes it.
+    async fn sync_one(&self, ctx: &RunCtx, id: u64, rep: &mut SourceReport) -> Result<(), SyncError> {
+        let name = self.name();
+        let stored = blocking(&self.engine, move |e| Ok(e.store().article(&name, id)?)).await?;
+        let mut batch = Batch::default();
+        match self.client.show_article(id).await? {
+            None => {
+                if let Some(s) = &stored {
+                    plan_removal(&self.src.name, id, s, &mut batch);
+                    rep.removed += 1;
+                }
+            }
+            Some(a) => {
+                rep.articles_fetched += 1;
+                let ts = with_source_translation(&a, self.client.translations(id).await?);
+                let d = ctx.decide(&a);
+                match plan_article(&self.src.name, &a, &ts, stored.as_ref(), &d, &ctx.sections, &self.engine.normalize, &mut batch) {
+                    Outcome::Added => rep.added += 1,
+                    Outcome::Updated => rep.updated += 1,
+                    Outcome::Unchanged => rep.unchanged += 1,
+                }
+            }
+        }
+        let name = self.name();
+        let n = blocking(&self.engine, move |e| Ok(e.apply(&name, &batch)?)).await?;
+        rep.index_writes += n as u64;
+        Ok(())
+    }
+
+    /// Removal detection (list every id, confirm absentees with a 404 on show) and, when
+    /// `full`, a hash comparison of every article (catches edits that did not move updated_at).
+    async fn reconcile_and_sweep(&self, ctx: &mut RunCtx, full: bool, rep: &mut SourceReport) -> Result<(), SyncError> {
+        let listed = self.client.list_articles(None, None).await?;
+        rep.articles_fetched += listed.len() as u64;
+        rep.reconciled = true;
+        let present: HashSet<u64> = listed.iter().map(|a| a.id).collect();
+        let name = self.name();
+        let stored_ids = blocking(&self.engine, move |e| Ok(e.store().article_ids(&name)?)).await?;
+        let mut batch = Batch::default();
+        for id in stored_ids.into_iter().filter(|id| !present.contains(id)) {
+            // The listing is not proof: only a 404 on show is.
+            if self.client.show_article(id).await?.is_none() {
+                let name = self.name();
+                if let Some(s) = blocking(&self.engine, move |e| Ok(e.store().article(&name, id)?)).await? {
+                    tracing::info!(article_id = id, "article archived or deleted in zendesk; removing");
+                    plan_removal(&self.src.name, id, &s, &mut batch);
+                    rep.removed += 1;
+                }
+            }
+        }
+        let name = self.name();
+        let n = blocking(&self.engine, move |e| Ok(e.apply(&name, &batch)?)).await?;
+        rep.index_writes += n as u64;
+        if full {
+            rep.full_sweep = true;
+            ctx.listings = Some(self.fetch_listings(ctx).await?);
+            // Every article goes through the hash comparison, regardless of updated_at.
+            let name = self.name();
+            let ids: Vec<u64> = listed.iter().map(|a| a.id).collect();
+            let stored: HashMap<u64, StoredArticle> = blocking(&self.engine, move |e| {
+                let s = e.store();
+                let mut m = HashMap::new();
+                for id in ids {
+                    if let Some(a) = s.article(&name, id)? {
+                        m.insert(id, a);
+                    }
+                }
+                Ok(m)
+            })
+            .await?;
+            let listings = ctx.listings.clone().unwrap_or_default();
+            let mut batch = Batch::default();
+            for a in &listed {
+                let ts = with_source_translation(a, listings.get(&a.id).cloned().unwrap_or_default());
+                let d = ctx.decide(a);
+                match plan_article(&self.src.name, a, &ts, stored.get(&a.id), &d, &ctx.sections, &self.engine.normalize, &mut batch) {
+                    Outcome::Added => rep.added += 1,
+                    Outcome::Updated => rep.updated += 1,
+                    Outcome::Unchanged => {}
+                }
+            }
+            let name = self.name();
+            let n = blocking(&self.engine, move |e| Ok(e.apply(&name, &batch)?)).await?;
+            rep.index_writes += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Ensures the source-locale translation is present, from the article record itself when the
+/// translation list lacks it.
+fn with_source_translation(a: &Article, mut ts: Vec<Translation>) -> Vec<Translation> {
+    if !a.locale.is_empty() && !ts.iter().any(|t| t.locale == a.locale) {
+        ts.push(Translation {
+            locale: a.locale.clone(),
+            title: a.title.clone(),
+            body: a.body.clone(),
+            draft: a.draft,
+            outdated: a.outdated_locales.contains(&a.locale),
+            html_url: Some(a.html_url.clone()),
+            updated_at: a.edited_at.clone().or(a.updated_at.clone()),
+        });
+    }
+    ts
+}
+
+/// Rebuilds the wire form of a stored article (for re-normalization without refetching).
+fn stored_as_wire(
+    s: &crate::store::Store,
+    source: &str,
+    id: u64,
+) -> Result<Option<(Article, Vec<Translation>)>, SyncError> {
+    let Some(row) = s.article_row(source, id)? else { return Ok(None) };
+    let mut translations = Vec::new();
+    let mut html_url = String::new();
+    for (locale, ..) in s.translation_summaries(source, id)? {
+        if let Some((title, url, draft, outdated, updated_at, body)) = s.raw_translation(source, id, &locale)? {
+            if locale == row.source_locale || html_url.is_empty() {
+                html_url = url.clone();
+            }
+            translations.push(Translation { locale, title: Some(title), body, draft, outdated, html_url: Some(url), updated_at });
+        }
+    }
+    let article = Article {
+        id,
+        html_url,
+        section_id: row.section_id,
+        title: None,
+        body: None,
+        locale: row.source_locale.clone(),
+        source_locale: row.source_locale,
+        draft: false,
+        outdated_locales: translations.iter().filter(|t| t.outdated).map(|t| t.locale.clone()).collect(),
+        user_segment_ids: row.segment_ids,
+        user_segment_id: None,
+        label_names: row.labels,
+        updated_at: row.updated_at,
+        edited_at: None,
+        translations: None,
+    };
+    Ok(Some((article, translations)))
+}

@@ -1,0 +1,235 @@
+//! Issue 4: the sync never loses, never leaks, never goes stale. Each test changes the
+//! emulator's world between syncs, or breaks its answers, and checks store and index.
+
+use crate::support::*;
+use helpdex::emulator::{EmulatorConfig, RateLimit};
+use helpdex::model::{Access, Audience};
+use std::time::Duration;
+
+/// A published, public article with a German translation, and one without.
+fn public_ids() -> (u64, u64) {
+    let arts = fixture_articles();
+    let public = |f: &&serde_json::Value| {
+        f["article"]["user_segment_ids"].as_array().is_none_or(|v| v.is_empty())
+            && !f["article"]["draft"].as_bool().unwrap_or(false)
+            && !f["archived"].as_bool().unwrap_or(false)
+            && f["article"]["body"].is_string()
+    };
+    let has_de = |f: &serde_json::Value| {
+        f["translations"].as_array().unwrap().iter().any(|t| t["locale"] == "de" && !t["draft"].as_bool().unwrap_or(false))
+    };
+    let with_de = arts.iter().filter(public).find(|f| has_de(f)).unwrap()["article"]["id"].as_u64().unwrap();
+    let without = arts.iter().filter(public).find(|f| !has_de(f)).unwrap()["article"]["id"].as_u64().unwrap();
+    (with_de, without)
+}
+
+fn ids(resp: &helpdex::search::SearchResponse) -> Vec<u64> {
+    resp.hits.iter().map(|h| h.article_id).collect()
+}
+
+#[tokio::test]
+async fn german_edit_reindexes_german_only() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let (id, _) = public_ids();
+    env.emu.edit_body(id, "de", "<p>Wombatfutter wird monatlich abgerechnet.</p>");
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!(r.updated, 1, "{r:?}");
+    assert_eq!(r.index_writes, 1, "only the de translation: {r:?}");
+    let hits = env.customer("Wombatfutter").hits;
+    assert_eq!(hits.len(), 1);
+    assert_eq!((hits[0].article_id, hits[0].locale.as_str()), (id, "de"));
+}
+
+#[tokio::test]
+async fn unpublish_archive_and_republish() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let (a, b) = public_ids();
+    let title_a = env.engine.store().raw_translation("default", a, "en-us").unwrap().unwrap().0;
+    let title_b = env.engine.store().raw_translation("default", b, "en-us").unwrap().unwrap().0;
+    assert!(ids(&env.agent(&title_a)).contains(&a));
+    env.emu.set_draft(a, "en-us", true);
+    env.emu.archive(b);
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!(r.removed, 1, "{r:?}");
+    assert!(
+        env.agent(&title_a).hits.iter().all(|h| !(h.article_id == a && h.locale == "en-us")),
+        "an unpublished translation leaves search at once"
+    );
+    assert!(env.agent(&title_b).hits.iter().all(|h| h.article_id != b), "archived article gone");
+    assert!(env.engine.store().article("default", b).unwrap().is_none());
+    env.emu.set_draft(a, "en-us", false);
+    ok(&env.sync().await);
+    assert!(env.customer(&title_a).hits.iter().any(|h| h.article_id == a && h.locale == "en-us"));
+}
+
+#[tokio::test]
+async fn visibility_downgrade_and_section_move() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let (a, _) = public_ids();
+    let title = env.engine.store().raw_translation("default", a, "en-us").unwrap().unwrap().0;
+    let segs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("user_segments.json")).unwrap()).unwrap();
+    let staff = segs["user_segments"].as_array().unwrap().iter().find(|s| s["user_type"] == "staff" && s["built_in"] == true).unwrap()["id"].as_u64().unwrap();
+    env.emu.set_segments(a, vec![staff]);
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!(r.updated, 1);
+    assert!(env.customer(&title).hits.iter().all(|h| h.article_id != a), "downgraded article left customer search");
+    let agent = env.agent(&title);
+    let hit = agent.hits.iter().find(|h| h.article_id == a).expect("agents still see it");
+    assert_eq!(hit.visibility, "internal");
+    // Every locale of the article was downgraded in the same commit.
+    let ex = helpdex::explain::explain(&env.engine, a).unwrap();
+    assert!(ex.len() >= 2 && ex.iter().all(|e| e.visibility == "internal"), "{ex:#?}");
+    assert!(ex[0].visibility_rule.contains("staff"));
+
+    let sections: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("sections.json")).unwrap()).unwrap();
+    let target = sections["sections"].as_array().unwrap().last().unwrap();
+    env.emu.move_section(a, target["id"].as_u64().unwrap());
+    ok(&env.sync().await);
+    let hit = env.agent(&title).hits.into_iter().find(|h| h.article_id == a).unwrap();
+    assert_eq!(hit.section.as_deref(), target["name"].as_str());
+}
+
+#[tokio::test]
+async fn customer_segments_and_sign_in_see_what_zendesk_would_show() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let segs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("user_segments.json")).unwrap()).unwrap();
+    let custom = segs["user_segments"].as_array().unwrap().iter().find(|s| s["user_type"] == "signed_in_users" && s["built_in"] == false).unwrap()["id"].as_u64().unwrap();
+    let arts = fixture_articles();
+    let restricted = arts
+        .iter()
+        .find(|f| f["article"]["user_segment_ids"].as_array().unwrap().iter().any(|x| x.as_u64() == Some(custom)) && !f["article"]["draft"].as_bool().unwrap())
+        .unwrap();
+    let (id, title) = (restricted["article"]["id"].as_u64().unwrap(), restricted["article"]["title"].as_str().unwrap());
+    let sees = |access: Access| env.search(title, access).hits.iter().any(|h| h.article_id == id);
+    assert!(!sees(Access::anonymous()));
+    assert!(!sees(Access { audience: Audience::Customer, signed_in: true, segments: vec![] }));
+    assert!(sees(Access { audience: Audience::Customer, signed_in: true, segments: vec![custom] }));
+    assert!(sees(Access::agent()));
+}
+
+#[tokio::test]
+async fn edits_without_updated_at_are_caught_by_the_full_sweep() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let (a, _) = public_ids();
+    env.emu.bulk_edit_without_timestamp(a, "en-us", "<p>Platypus ledger reconciliation.</p>");
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!(r.index_writes, 0, "invisible to the incremental export");
+    let r = env.sync_with(&helpdex::sync::SyncOptions { full: true, ..Default::default() }).await;
+    ok(&r);
+    assert!(r.full_sweep);
+    assert_eq!((r.updated, r.index_writes), (1, 1), "{r:?}");
+    assert_eq!(ids(&env.customer("platypus ledger")), vec![a]);
+}
+
+#[tokio::test]
+async fn many_changes_in_one_second_do_not_stall_the_export() {
+    let env = Env::start_with(EmulatorConfig { incremental_page_size: 5, ..Default::default() }, ADMIN_EMAIL, ADMIN_TOKEN).await;
+    ok(&env.sync().await);
+    let all: Vec<u64> = fixture_articles().iter().filter(|f| !f["archived"].as_bool().unwrap_or(false)).map(|f| f["article"]["id"].as_u64().unwrap()).collect();
+    env.emu.touch_many_same_second(&all[..20]);
+    let (a, _) = public_ids();
+    let r = tokio::time::timeout(Duration::from_secs(60), env.sync()).await.expect("no endless loop");
+    ok(&r);
+    assert_eq!(r.updated, 0, "touching without content change re-indexes nothing: {r:?}");
+    env.emu.edit_body(a, "en-us", "<p>Narwhal invoices arrive late.</p>");
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!(ids(&env.customer("narwhal invoices")), vec![a]);
+}
+
+#[tokio::test]
+async fn first_sync_costs_few_requests_and_a_noop_sync_almost_none() {
+    let env = Env::start().await;
+    let r = env.sync().await;
+    ok(&r);
+    let n = fixture_articles().len() as u64;
+    assert!(r.requests < n / 2, "first sync must not cost a request per article: {} requests for {n} articles", r.requests);
+    env.emu.reset_requests();
+    let r = env.sync().await;
+    ok(&r);
+    let exports = env.emu.requests().iter().filter(|q| q.path.contains("incremental")).count();
+    assert_eq!(exports, 1, "one export request per no-op sync");
+    assert!(r.requests <= 10, "no-op sync: {} requests ({:?})", r.requests, env.emu.requests());
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out_and_reported() {
+    let ec = EmulatorConfig { rate_limit: Some(RateLimit { per_window: 6, window: Duration::from_secs(1) }), ..Default::default() };
+    let env = Env::start_with(ec, ADMIN_EMAIL, ADMIN_TOKEN).await;
+    let r = env.sync().await;
+    ok(&r);
+    assert!(r.retries > 0 && r.rate_limit_wait_secs > 0.0, "{r:?}");
+    assert!(env.emu.requests().iter().any(|q| q.status == 429));
+    assert!(!env.customer("payout").hits.is_empty());
+}
+
+#[tokio::test]
+async fn server_errors_and_truncated_pages_are_retried() {
+    let env = Env::start().await;
+    env.emu.fail_next(2, 503);
+    env.emu.truncate_next(1);
+    let r = env.sync().await;
+    ok(&r);
+    assert!(r.retries >= 3, "{r:?}");
+    assert!(!env.customer("payout").hits.is_empty());
+}
+
+#[tokio::test]
+async fn persistent_failure_stops_the_run_without_moving_the_cursor() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let before = env.engine.store().source("default").unwrap().unwrap().cursor;
+    let dump = env.engine.store().dump().unwrap();
+    let (a, _) = public_ids();
+    env.emu.edit_body(a, "en-us", "<p>Ocelot refund.</p>");
+    env.emu.truncate_next(50);
+    let r = env.sync().await;
+    assert!(r.error.as_deref().unwrap_or_default().contains("malformed"), "{r:?}");
+    assert_eq!(env.engine.store().source("default").unwrap().unwrap().cursor, before);
+    assert_eq!(env.engine.store().dump().unwrap(), dump);
+    env.emu.truncate_next(0);
+    ok(&env.sync().await);
+    assert_eq!(ids(&env.customer("ocelot refund")), vec![a]);
+}
+
+#[tokio::test]
+async fn timeouts_are_retried() {
+    let env = Env::start().await;
+    let mut cfg = env.cfg.clone();
+    cfg.sources[0].client.timeout = Duration::from_millis(300);
+    env.emu.delay_next(1, Duration::from_secs(2));
+    let r = helpdex::sync::sync_all(env.engine.clone(), &cfg, &Default::default()).await;
+    assert!(r.ok(), "{:?}", r.sources[0].error);
+    assert!(r.sources[0].retries >= 1);
+}
+
+#[tokio::test]
+async fn normalizer_change_renormalizes_from_stored_html_without_refetch() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    // Simulate rows written by an older normalizer.
+    let n = {
+        let s = env.engine.store();
+        s.dump().unwrap().len()
+    };
+    let conn = rusqlite::Connection::open(env.dir.path().join("helpdex.sqlite3")).unwrap();
+    conn.execute("UPDATE translations SET normalizer_version = 0", []).unwrap();
+    drop(conn);
+    env.emu.reset_requests();
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!(r.renormalized as usize, n, "{r:?}");
+    assert!(env.emu.requests().iter().all(|q| !q.path.contains("/translations")), "no refetch of bodies");
+}

@@ -1,0 +1,99 @@
+//! Shared test environment: the emulator on a loopback port serving the fixture help center,
+//! and a helpdex engine in a temporary data directory.
+
+use helpdex::config::{Config, RawConfig, SourceFlags};
+use helpdex::emulator::{Emulator, EmulatorConfig, World};
+use helpdex::engine::Engine;
+use helpdex::model::{Access, Audience};
+use helpdex::search::{SearchRequest, SearchResponse};
+use helpdex::sync::{SourceReport, SyncOptions, sync_all};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const ADMIN_EMAIL: &str = "sync@lumenpay.test";
+pub const ADMIN_TOKEN: &str = "demo-admin-token";
+pub const AGENT_EMAIL: &str = "agent@lumenpay.test";
+pub const AGENT_TOKEN: &str = "demo-agent-token";
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/helpcenter")
+}
+
+/// Every fixture article file, parsed.
+pub fn fixture_articles() -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(fixtures().join("articles")).unwrap().flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        out.push(serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap());
+    }
+    out
+}
+
+pub struct Env {
+    pub emu: Emulator,
+    pub dir: tempfile::TempDir,
+    pub engine: Arc<Engine>,
+    pub cfg: Config,
+}
+
+pub fn config_for(url: &str, email: &str, token: &str, data_dir: &Path) -> Config {
+    let flags = SourceFlags {
+        url: Some(url.to_string()),
+        email: Some(email.to_string()),
+        token: Some(token.to_string()),
+        ..SourceFlags::default()
+    };
+    let mut cfg = Config::resolve(RawConfig::default(), Some(data_dir.to_path_buf()), flags, &|_| None).unwrap();
+    for s in &mut cfg.sources {
+        // Fast retries in tests.
+        s.client.retry.base_backoff = std::time::Duration::from_millis(5);
+        s.client.retry.max_backoff = std::time::Duration::from_millis(50);
+        s.client.timeout = std::time::Duration::from_secs(5);
+    }
+    cfg
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::start_with(EmulatorConfig::default(), ADMIN_EMAIL, ADMIN_TOKEN).await
+    }
+
+    pub async fn start_with(ec: EmulatorConfig, email: &str, token: &str) -> Env {
+        let world = World::load(&fixtures()).expect("fixtures load");
+        let emu = Emulator::start(world, ec, "127.0.0.1:0".parse().unwrap()).await.expect("emulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_for(&emu.base_url(), email, token, dir.path());
+        let engine = Arc::new(Engine::open(dir.path(), cfg.normalize.clone()).unwrap());
+        Env { emu, dir, engine, cfg }
+    }
+
+    pub async fn sync(&self) -> SourceReport {
+        self.sync_with(&SyncOptions::default()).await
+    }
+
+    pub async fn sync_with(&self, opts: &SyncOptions) -> SourceReport {
+        let mut r = sync_all(self.engine.clone(), &self.cfg, opts).await;
+        r.sources.remove(0)
+    }
+
+    pub fn search(&self, q: &str, access: Access) -> SearchResponse {
+        helpdex::search::search(
+            &self.engine,
+            &SearchRequest { query: q.to_string(), access, locale: None, limit: 20 },
+        )
+        .unwrap()
+    }
+
+    pub fn customer(&self, q: &str) -> SearchResponse {
+        self.search(q, Access::anonymous())
+    }
+
+    pub fn agent(&self, q: &str) -> SearchResponse {
+        self.search(q, Access { audience: Audience::Agent, ..Access::default() })
+    }
+}
+
+pub fn ok(r: &SourceReport) {
+    assert!(r.error.is_none(), "sync failed: {:?}", r.error);
+}

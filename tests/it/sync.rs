@@ -1,0 +1,159 @@
+//! End-to-end: sync the fixture help center from the emulator over HTTP, then search.
+
+use crate::support::*;
+use helpdex::model::{Access, Audience};
+use std::collections::HashMap;
+
+/// (id, title, segment_ids, draft of the source translation, archived) for each fixture article.
+fn catalogue() -> Vec<(u64, String, Vec<u64>, bool, bool)> {
+    fixture_articles()
+        .iter()
+        .map(|f| {
+            let a = &f["article"];
+            let segs: Vec<u64> = a["user_segment_ids"].as_array().map(|v| v.iter().filter_map(|x| x.as_u64()).collect()).unwrap_or_default();
+            (
+                a["id"].as_u64().unwrap(),
+                a["title"].as_str().unwrap_or_default().to_string(),
+                segs,
+                a["draft"].as_bool().unwrap_or(false),
+                f["archived"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn first_sync_indexes_everything_and_answers_with_citations() {
+    let env = Env::start().await;
+    let r = env.sync().await;
+    ok(&r);
+    let live = catalogue().iter().filter(|c| !c.4).count() as u64;
+    assert_eq!(r.added, live, "every non-archived article is added: {r:?}");
+    assert_eq!(r.updated + r.removed, 0);
+    assert!(r.index_writes > live, "translations indexed: {r:?}");
+
+    let resp = env.customer("refund part of a payment");
+    assert!(!resp.hits.is_empty());
+    for h in &resp.hits {
+        assert_eq!(h.visibility, "public");
+        assert!(h.url.starts_with(&env.emu.base_url()), "{}", h.url);
+        assert!(h.url.contains(&format!("/articles/{}", h.article_id)));
+        assert!(!h.text.is_empty() && !h.text.contains('<'), "{}", h.text);
+        assert!(!h.content_hash.is_empty());
+    }
+    // Deep links only to anchors that exist in the page.
+    let anchored = resp.hits.iter().filter(|h| h.url.contains('#')).count();
+    assert!(anchored > 0, "some hits cite a section: {:#?}", resp.hits);
+    for h in resp.hits.iter().filter(|h| h.url.contains('#')) {
+        let anchor = h.url.split('#').nth(1).unwrap();
+        let body = fixture_articles()
+            .into_iter()
+            .find(|f| f["article"]["id"].as_u64() == Some(h.article_id))
+            .unwrap();
+        let bodies: String = body["translations"].as_array().unwrap().iter().filter_map(|t| t["body"].as_str()).collect();
+        assert!(bodies.contains(anchor), "anchor {anchor} exists in article {}", h.article_id);
+    }
+}
+
+#[tokio::test]
+async fn customers_never_see_restricted_internal_or_draft_text() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let cat = catalogue();
+    let non_public: Vec<&(u64, String, Vec<u64>, bool, bool)> = cat.iter().filter(|c| !c.2.is_empty() || c.3 || c.4).collect();
+    assert!(non_public.len() >= 10, "fixture has restricted, internal, draft and archived articles");
+    let mut agent_found = 0;
+    for (id, title, segs, draft, archived) in non_public {
+        let resp = env.customer(title);
+        for h in &resp.hits {
+            assert_ne!(h.article_id, *id, "customer search for {title:?} returned restricted article {id}");
+            assert_eq!(h.visibility, "public", "{h:?}");
+        }
+        let signed_in = env.search(title, Access { audience: Audience::Customer, signed_in: true, segments: vec![] });
+        assert!(signed_in.hits.iter().all(|h| h.visibility == "public" || h.visibility == "signed_in"));
+        let agent = env.agent(title);
+        let found = agent.hits.iter().any(|h| h.article_id == *id);
+        if *draft || *archived {
+            assert!(!found, "drafts and archived articles are never returned: {id}");
+        } else {
+            assert!(found, "agents see {segs:?}-segmented article {id} {title:?}");
+            agent_found += 1;
+        }
+    }
+    assert!(agent_found >= 5);
+}
+
+#[tokio::test]
+async fn an_edit_updates_exactly_that_article() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let (id, ..) = catalogue().into_iter().find(|c| c.2.is_empty() && !c.3 && !c.4).unwrap();
+    env.emu.edit_body(id, "en-us", "<h2 id=\"h_01JZZZZZZZZZZZZZZZZZZZZZZZ\">Zebra crossing</h2><p>Quokka marmalade procedure.</p>");
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!((r.added, r.updated, r.removed), (0, 1, 0), "{r:?}");
+    assert_eq!(r.index_writes, 1, "only the edited translation is re-indexed: {r:?}");
+    let hits = env.customer("quokka marmalade").hits;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].article_id, id);
+    assert!(hits[0].url.ends_with("#h_01JZZZZZZZZZZZZZZZZZZZZZZZ"));
+    assert_eq!(hits[0].heading, "Zebra crossing");
+}
+
+fn index_files(env: &Env) -> Vec<(String, Vec<u8>)> {
+    let live = env.engine.live();
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&live.dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(".tantivy"))
+        .map(|e| (e.file_name().to_string_lossy().to_string(), std::fs::read(e.path()).unwrap_or_default()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_second_sync_with_no_change_writes_nothing_to_the_index() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let before = index_files(&env);
+    let payload = env.engine.live().payload();
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!((r.added, r.updated, r.removed, r.index_writes), (0, 0, 0, 0), "{r:?}");
+    assert_eq!(env.engine.live().payload(), payload);
+    assert_eq!(index_files(&env), before, "index directory unchanged, meta.json included");
+}
+
+#[tokio::test]
+async fn wrong_credentials_give_a_clear_error_and_change_nothing() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let dump = env.engine.store().dump().unwrap();
+    let cursor = env.engine.store().source("default").unwrap().unwrap().cursor;
+    env.emu.edit_body(catalogue()[0].0, "en-us", "<p>changed</p>");
+    let bad = config_for(&env.emu.base_url(), ADMIN_EMAIL, "wrong-token", env.dir.path());
+    let r = helpdex::sync::sync_all(env.engine.clone(), &bad, &Default::default()).await;
+    let e = r.sources[0].error.clone().expect("sync fails");
+    assert!(e.contains("401") && e.contains("--zendesk-token"), "actionable: {e}");
+    assert!(!e.contains("wrong-token"), "no secret in errors: {e}");
+    assert_eq!(env.engine.store().dump().unwrap(), dump);
+    assert_eq!(env.engine.store().source("default").unwrap().unwrap().cursor, cursor);
+}
+
+#[tokio::test]
+async fn agent_token_without_segment_rights_fails_closed() {
+    let env = Env::start_with(Default::default(), AGENT_EMAIL, AGENT_TOKEN).await;
+    let r = env.sync().await;
+    ok(&r);
+    assert!(r.segments_unreadable);
+    let cat = catalogue();
+    let counts: HashMap<String, i64> = env.engine.store().counts(None).unwrap().into_iter().fold(HashMap::new(), |mut m, (v, _, n)| {
+        *m.entry(v).or_default() += n;
+        m
+    });
+    assert!(!counts.contains_key("signed_in") && !counts.contains_key("restricted"), "{counts:?}");
+    for (id, title, segs, ..) in cat.iter().filter(|c| !c.2.is_empty()) {
+        assert!(env.customer(title).hits.iter().all(|h| h.article_id != *id), "{segs:?}");
+    }
+}
