@@ -303,6 +303,30 @@ impl Engine {
         Ok((keys.len(), seq))
     }
 
+    /// A canonical, sorted dump of the live index (doc key, ordinal, segment hash, visibility,
+    /// access tokens): what tests compare to prove two data directories hold the same index.
+    pub fn dump_index(&self) -> Result<Vec<String>> {
+        use tantivy::schema::Value;
+        let live = self.live();
+        let f = live.fields;
+        let searcher = live.reader.searcher();
+        let mut out = Vec::new();
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            for doc_id in reader.doc_ids_alive() {
+                let addr = tantivy::DocAddress::new(ord as u32, doc_id);
+                let d: tantivy::TantivyDocument = searcher.doc(addr).map_err(IndexError::from)?;
+                let s = |fl| d.get_first(fl).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                let mut access: Vec<String> =
+                    d.get_all(f.access).filter_map(|v| v.as_str().map(str::to_string)).collect();
+                access.sort();
+                let n = d.get_first(f.ordinal).and_then(|v| v.as_u64()).unwrap_or_default();
+                out.push(format!("{} #{n} {} {} {}", s(f.doc_key), s(f.segment_hash), s(f.visibility), access.join(",")));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Deletes every generation directory that is not live (crashed rebuilds, old generations).
     fn gc_generations(&self) {
         let live = self.live.load().generation.clone();

@@ -10,6 +10,7 @@
 pub mod emulator;
 pub mod normalize;
 pub mod service;
+pub mod article;
 pub mod config;
 pub mod engine;
 pub mod index;
