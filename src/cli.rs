@@ -33,6 +33,9 @@ pub struct Cli {
     /// Zendesk OAuth access token (instead of email + API token).
     #[arg(long, global = true, env = "ZENDESK_OAUTH_TOKEN", hide_env_values = true)]
     pub zendesk_oauth_token: Option<String>,
+    /// Cron schedule of the help center given by flags, for `serve` ("*/10 * * * *").
+    #[arg(long, global = true, env = "HELPDEX_SCHEDULE")]
+    pub schedule: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text", env = "HELPDEX_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -66,6 +69,7 @@ pub enum Command {
     Search(SearchArgs),
     /// Assemble a prompt-ready grounding context with numbered citations.
     Context {
+        /// Search parameters.
         #[command(flatten)]
         search: SearchArgs,
         /// Character budget of the context.
@@ -85,6 +89,9 @@ pub enum Command {
         /// Re-pull everything from Zendesk first (fixes bulk edits that did not move updated_at).
         #[arg(long)]
         refetch: bool,
+        /// Always rebuild in this process, even when a `helpdex serve` uses the data directory.
+        #[arg(long)]
+        local: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -94,6 +101,19 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Run the HTTP API and the scheduled sync (one long-lived process per deployment).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:7700, or [server] listen).
+        #[arg(long, env = "HELPDEX_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Model Context Protocol server on stdio (tools: search_help_center, get_context, get_article).
+    Mcp {
+        /// The highest audience a tool call may ask for; `customer` (default) never returns
+        /// internal or restricted content unless the call passes the user's segments.
+        #[arg(long, value_enum, default_value = "customer", env = "HELPDEX_MCP_AUDIENCE")]
+        audience: Audience,
     },
     /// Serve a fixture directory as a Zendesk Help Center API (tests, demo, benchmarks).
     Emulate {
@@ -169,7 +189,7 @@ pub fn config(cli: &Cli) -> Result<Config> {
         email: cli.zendesk_email.clone(),
         token: cli.zendesk_token.clone(),
         oauth_token: cli.zendesk_oauth_token.clone(),
-        schedule: env_lookup("HELPDEX_SCHEDULE"),
+        schedule: cli.schedule.clone(),
     };
     Ok(Config::resolve(raw, cli.data_dir.clone(), flags, &env_lookup)?)
 }
@@ -183,7 +203,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 bail!("no help center configured: pass --zendesk-url (or ZENDESK_URL) with credentials, or --config FILE");
             }
             let engine = open_engine(&cfg)?;
-            let report = sync_all(engine, &cfg, &SyncOptions { full: *full, ..Default::default() }).await;
+            let bar = progress_bar("syncing");
+            let opts = SyncOptions { full: *full, progress: bar.as_ref().map(sync_progress), ..Default::default() };
+            let report = sync_all(engine, &cfg, &opts).await;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             print_sync(&report, *json);
             Ok(if report.ok() { 0 } else { 1 })
         }
@@ -230,8 +255,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Reindex { refetch, json } => {
+        Command::Reindex { refetch, json, local } => {
             let cfg = config(&cli)?;
+            if !*local {
+                if let Some(code) = reindex_via_server(&cfg, *refetch, *json).await? {
+                    return Ok(code);
+                }
+            }
             let engine = open_engine(&cfg)?;
             if *refetch {
                 let report = sync_all(engine.clone(), &cfg, &SyncOptions { full: true, ..Default::default() }).await;
@@ -241,7 +271,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 }
             }
             let e = engine.clone();
+            let bar = progress_bar("rebuilding the index");
             let r = tokio::task::spawn_blocking(move || e.rebuild()).await??;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             if *json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -286,6 +320,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Serve { listen } => {
+            let cfg = config(&cli)?;
+            crate::server::run(cfg, listen.clone()).await?;
+            Ok(0)
+        }
+        Command::Mcp { audience } => {
+            let cfg = config(&cli)?;
+            let dir = cfg.data_dir.clone();
+            let engine = tokio::task::spawn_blocking(move || Engine::open_for_search(&dir)).await??;
+            crate::mcp::serve_stdio(Arc::new(engine), crate::mcp::McpPolicy { max_audience: *audience }).await?;
+            Ok(0)
+        }
         Command::Emulate { fixtures, listen, rate_limit, page_size } => {
             let world = crate::emulator::World::load(fixtures)
                 .with_context(|| format!("loading fixtures from {}", fixtures.display()))?;
@@ -310,6 +356,64 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Asks a running `helpdex serve` on this data directory to rebuild; `None` when there is none.
+async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<Option<i32>> {
+    let Some(advert) = crate::server::read_advert(&cfg.data_dir) else { return Ok(None) };
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build()?;
+    let url = format!("{}/v1/admin/reindex", advert.url);
+    let mut req = client.post(&url).json(&serde_json::json!({"refetch": refetch}));
+    if let Some(key) = cfg.server.admin_keys.first() {
+        req = req.bearer_auth(key.expose());
+    }
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => {
+            tracing::info!(url = %advert.url, "stale server.json (no server answers); reindexing locally");
+            return Ok(None);
+        }
+        Err(e) => bail!("the running helpdex server at {} did not answer the reindex: {e}", advert.url),
+    };
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let msg = body["error"]["message"].as_str().unwrap_or("no details");
+        bail!("the running helpdex server at {} refused the reindex ({status}): {msg}", advert.url);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        let r = &body["reindex"];
+        println!(
+            "reindexed by the running server at {}: {} translations ({} segments) into {} in {:.2}s",
+            advert.url, r["translations"], r["segments"], r["generation"].as_str().unwrap_or("?"), r["seconds"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(Some(0))
+}
+
+/// A spinner on stderr, only when stderr is a terminal (never in logs, pipes or CI).
+fn progress_bar(msg: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let b = indicatif::ProgressBar::new_spinner();
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    b.set_message(msg.to_string());
+    b.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(b)
+}
+
+fn sync_progress(bar: &indicatif::ProgressBar) -> crate::sync::Progress {
+    let bar = bar.clone();
+    crate::sync::Progress(Arc::new(move |source: &str, fetched: u64| {
+        bar.set_message(format!("syncing {source}: {fetched} articles fetched"));
+    }))
 }
 
 fn open_engine(cfg: &Config) -> Result<Arc<Engine>> {

@@ -133,7 +133,86 @@ pub struct RawConfig {
     pub sync: RawSync,
     /// Service settings, read by `serve`.
     #[serde(default)]
-    pub server: Option<toml::Table>,
+    pub server: RawServer,
+}
+
+/// `[server]`: the HTTP service (`helpdex serve`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Listen address, default `127.0.0.1:7700`.
+    pub listen: Option<String>,
+    /// API keys with the `customer` scope.
+    #[serde(default)]
+    pub customer_keys: Vec<Secret>,
+    /// API keys with the `agent` scope.
+    #[serde(default)]
+    pub agent_keys: Vec<Secret>,
+    /// API keys with the `admin` scope.
+    #[serde(default)]
+    pub admin_keys: Vec<Secret>,
+    /// Signing secret of the Zendesk webhook (`POST /v1/webhooks/zendesk`).
+    pub webhook_secret: Option<Secret>,
+    /// Environment variable holding the webhook signing secret.
+    pub webhook_secret_env: Option<String>,
+    /// Oldest webhook timestamp accepted, in seconds (default 300).
+    pub webhook_tolerance_secs: Option<u64>,
+}
+
+/// Validated `[server]` settings, with the environment folded in.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// Listen address from the file, if any.
+    pub listen: Option<String>,
+    /// Keys with the customer scope (file + `HELPDEX_CUSTOMER_KEY`).
+    pub customer_keys: Vec<Secret>,
+    /// Keys with the agent scope (file + `HELPDEX_AGENT_KEY`).
+    pub agent_keys: Vec<Secret>,
+    /// Keys with the admin scope (file + `HELPDEX_ADMIN_KEY`).
+    pub admin_keys: Vec<Secret>,
+    /// Webhook signing secret (file or `HELPDEX_WEBHOOK_SECRET`); webhooks are refused without it.
+    pub webhook_secret: Option<Secret>,
+    /// Oldest accepted webhook timestamp.
+    pub webhook_tolerance: Duration,
+}
+
+/// Splits a comma-separated key list, dropping blanks.
+fn split_keys(v: Option<String>) -> Vec<Secret> {
+    v.map(|s| s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
+        .unwrap_or_default()
+}
+
+impl ServerConfig {
+    fn resolve(raw: RawServer, env: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
+        let mut customer_keys = raw.customer_keys;
+        customer_keys.extend(split_keys(env("HELPDEX_CUSTOMER_KEY")));
+        let mut agent_keys = raw.agent_keys;
+        agent_keys.extend(split_keys(env("HELPDEX_AGENT_KEY")));
+        let mut admin_keys = raw.admin_keys;
+        admin_keys.extend(split_keys(env("HELPDEX_ADMIN_KEY")));
+        for k in customer_keys.iter().chain(&agent_keys).chain(&admin_keys) {
+            if k.expose().len() < 16 {
+                return Err(ConfigError::Invalid(
+                    "API keys must be at least 16 characters (generate one with `openssl rand -hex 24`)".into(),
+                ));
+            }
+        }
+        let webhook_secret = match (raw.webhook_secret, raw.webhook_secret_env) {
+            (Some(s), _) => Some(s),
+            (None, Some(var)) => Some(env(&var).map(Secret::new).ok_or_else(|| {
+                ConfigError::Invalid(format!("server.webhook_secret_env names {var}, which is not set"))
+            })?),
+            (None, None) => env("HELPDEX_WEBHOOK_SECRET").filter(|s| !s.is_empty()).map(Secret::new),
+        };
+        Ok(ServerConfig {
+            listen: raw.listen,
+            customer_keys,
+            agent_keys,
+            admin_keys,
+            webhook_secret,
+            webhook_tolerance: Duration::from_secs(raw.webhook_tolerance_secs.unwrap_or(300)),
+        })
+    }
 }
 
 impl RawConfig {
@@ -185,8 +264,8 @@ pub struct Config {
     pub reconcile_every: u32,
     /// Full hash sweep cadence (None = never).
     pub full_sweep_every: Option<Duration>,
-    /// `[server]` table, for the service.
-    pub server: toml::Table,
+    /// `[server]`, for the service.
+    pub server: ServerConfig,
 }
 
 /// Name of the help center given by flags.
@@ -261,7 +340,7 @@ impl Config {
             normalize,
             reconcile_every: raw.sync.reconcile_every.unwrap_or(1),
             full_sweep_every,
-            server: raw.server.unwrap_or_default(),
+            server: ServerConfig::resolve(raw.server, env)?,
         })
     }
 }

@@ -1,1 +1,25 @@
-fn main() {}
+//! The `helpdex` binary: parses arguments, sets up logging, and hands over to the library.
+
+use clap::Parser;
+use helpdex::cli::{Cli, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("HELPDEX_LOG").unwrap_or_else(|_| EnvFilter::new("helpdex=info,warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.log_format == LogFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let code = match helpdex::cli::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

@@ -33,6 +33,9 @@ pub enum SyncError {
     /// Local state failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Shutdown was requested; the pages committed so far are kept and the cursor covers them.
+    #[error("stopped by shutdown; the next run resumes from the saved cursor")]
+    Cancelled,
     /// The export kept answering the same cursor.
     #[error("the incremental export did not advance past start_time={0}")]
     Stalled(i64),
@@ -103,6 +106,21 @@ pub struct SyncOptions {
     pub full: bool,
     /// Only these article ids (webhooks): fetched with show + translations.
     pub only_articles: Option<Vec<u64>>,
+    /// Graceful shutdown: checked after each committed page, so a run stops between pages
+    /// with the cursor matching what was stored.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
+    /// Called after each committed page (progress bars).
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback: source name and articles fetched so far in this run.
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn Fn(&str, u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 /// Syncs every configured source, one after the other.
@@ -121,9 +139,14 @@ pub async fn sync_source(
     src: &SourceConfig,
     opts: &SyncOptions,
 ) -> SourceReport {
-    let started = Instant::now();
+    use tracing::Instrument;
+    // The run id ties together every log line of one run, across awaits.
     let span = tracing::info_span!("sync", source = %src.name, run = %uuid::Uuid::new_v4().simple());
-    let _enter = span.enter();
+    run_source(engine, cfg, src, opts).instrument(span).await
+}
+
+async fn run_source(engine: Arc<Engine>, cfg: &Config, src: &SourceConfig, opts: &SyncOptions) -> SourceReport {
+    let started = Instant::now();
     let mut rep = SourceReport { source: src.name.clone(), ..SourceReport::default() };
     let client = match Client::new(src.client.clone()) {
         Ok(c) => c,
@@ -133,7 +156,7 @@ pub async fn sync_source(
             return rep;
         }
     };
-    let run = Runner { engine: engine.clone(), cfg, src, client: client.clone() };
+    let run = Runner { engine: engine.clone(), cfg, src, client: client.clone(), cancel: opts.cancel.clone(), progress: opts.progress.clone() };
     let _ = blocking(&engine, {
         let (n, u) = (src.name.clone(), src.client.base_url.clone());
         move |e| {
@@ -155,8 +178,17 @@ pub async fn sync_source(
     };
     rep.result = if err.is_some() { "error".into() } else { "ok".into() };
     rep.error = err.clone();
-    if let Some(e) = &err {
-        tracing::error!(error = %e, "sync failed");
+    match &err {
+        Some(e) => tracing::error!(error = %e, "sync failed"),
+        None => tracing::info!(
+            fetched = rep.articles_fetched,
+            added = rep.added,
+            updated = rep.updated,
+            removed = rep.removed,
+            requests = rep.requests,
+            seconds = rep.seconds,
+            "sync finished"
+        ),
     }
     let name = src.name.clone();
     let json = serde_json::to_value(&rep).unwrap_or_default();
@@ -184,6 +216,8 @@ struct Runner<'a> {
     cfg: &'a Config,
     src: &'a SourceConfig,
     client: Client,
+    cancel: Option<tokio_util::sync::CancellationToken>,
+    progress: Option<Progress>,
 }
 
 /// Context shared by the plans of one run.
@@ -390,6 +424,9 @@ impl Runner<'_> {
                 cursor = start + 1;
             }
             self.process(ctx, records, Some(cursor), rep).await?;
+            if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                return Err(SyncError::Cancelled);
+            }
             if stalled {
                 start = cursor;
                 continue;
@@ -453,6 +490,9 @@ impl Runner<'_> {
         let name = self.name();
         let n = blocking(&self.engine, move |e| Ok(e.apply(&name, &batch)?)).await?;
         rep.index_writes += n as u64;
+        if let Some(p) = &self.progress {
+            (p.0)(&self.src.name, rep.articles_fetched);
+        }
         Ok(())
     }
 

@@ -167,11 +167,27 @@ async fn first_sync_costs_few_requests_and_a_noop_sync_almost_none() {
 #[tokio::test]
 async fn rate_limits_are_waited_out_and_reported() {
     let ec = EmulatorConfig { rate_limit: Some(RateLimit { per_window: 6, window: Duration::from_secs(1) }), ..Default::default() };
-    let env = Env::start_with(ec, ADMIN_EMAIL, ADMIN_TOKEN).await;
+    let mut env = Env::start_with(ec, ADMIN_EMAIL, ADMIN_TOKEN).await;
+    // No reserve: spend the whole budget, meet 429s and wait out their Retry-After.
+    env.cfg.sources[0].client.retry.reserve_share = 0.0;
     let r = env.sync().await;
     ok(&r);
     assert!(r.retries > 0 && r.rate_limit_wait_secs > 0.0, "{r:?}");
     assert!(env.emu.requests().iter().any(|q| q.status == 429));
+    assert!(!env.customer("payout").hits.is_empty());
+}
+
+#[tokio::test]
+async fn pacing_keeps_a_reserve_of_the_budget_and_avoids_429s() {
+    let ec = EmulatorConfig { rate_limit: Some(RateLimit { per_window: 10, window: Duration::from_secs(1) }), ..Default::default() };
+    let mut env = Env::start_with(ec, ADMIN_EMAIL, ADMIN_TOKEN).await;
+    // Keep half the budget for the customer's other integrations; pause past the window reset.
+    env.cfg.sources[0].client.retry.reserve_share = 0.5;
+    env.cfg.sources[0].client.retry.low_budget_pause = Duration::from_millis(1100);
+    let r = env.sync().await;
+    ok(&r);
+    assert!(r.rate_limit_wait_secs > 0.0, "slowed down before the budget ran out: {r:?}");
+    assert!(env.emu.requests().iter().all(|q| q.status != 429), "never hit the limit");
     assert!(!env.customer("payout").hits.is_empty());
 }
 

@@ -1,3 +1,9 @@
 //! The single integration-test binary: every module drives the real code over real HTTP.
+mod api;
+mod cli;
+mod crash;
 mod emulator;
+mod lifecycle;
 mod normalize;
+mod support;
+mod sync;
