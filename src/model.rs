@@ -74,7 +74,8 @@ impl Audience {
 /// query requires; nothing else grants visibility.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Access {
-    /// Customer or agent.
+    /// Customer or agent; customer when absent.
+    #[serde(default)]
     pub audience: Audience,
     /// For customers: the end user is signed in.
     #[serde(default)]
