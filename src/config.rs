@@ -330,6 +330,11 @@ impl Config {
             }
         }
         let normalize = raw.normalize.unwrap_or_default();
+        crate::normalize::validate_selectors(&normalize.drop_selectors)
+            .map_err(|e| ConfigError::Invalid(format!("[normalize] {e}")))?;
+        if normalize.max_passage_chars < 200 {
+            return Err(ConfigError::Invalid("[normalize] max_passage_chars must be at least 200".into()));
+        }
         let full_sweep_every = match raw.sync.full_sweep_hours.unwrap_or(24) {
             0 => None,
             h => Some(Duration::from_secs(h * 3600)),

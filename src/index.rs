@@ -17,7 +17,7 @@ use thiserror::Error;
 
 /// Bump on any change of fields, tokenizers or tantivy version: the next open rebuilds the
 /// index from SQLite into a new generation.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the text analyzer registered on every open (tokenizers are not persisted).
 const TOKENIZER: &str = "helpdex_text";
@@ -76,6 +76,8 @@ pub struct Fields {
     pub section: Field,
     /// Labels.
     pub labels: Field,
+    /// Brand (help center) name, when known.
+    pub brand: Field,
     /// Content hash of the translation.
     pub content_hash: Field,
     /// Hash of the segment.
@@ -112,6 +114,7 @@ pub fn schema() -> (Schema, Fields) {
         section_id: b.add_u64_field("section_id", INDEXED | STORED),
         section: b.add_text_field("section", STORED),
         labels: b.add_text_field("labels", STRING | STORED),
+        brand: b.add_text_field("brand", STRING | STORED),
         content_hash: b.add_text_field("content_hash", STORED),
         segment_hash: b.add_text_field("segment_hash", STORED),
         updated_at: b.add_text_field("updated_at", STORED),
@@ -153,6 +156,8 @@ pub struct IndexDoc {
     pub section: Option<String>,
     /// Labels.
     pub labels: Vec<String>,
+    /// Brand name of the source's help center, when known.
+    pub brand: Option<String>,
     /// Content hash.
     pub content_hash: String,
     /// updated_at of the translation.
@@ -266,6 +271,9 @@ impl IndexHandle {
             }
             for l in &d.labels {
                 t.add_text(f.labels, l);
+            }
+            if let Some(b) = &d.brand {
+                t.add_text(f.brand, b);
             }
             t.add_text(f.content_hash, &d.content_hash);
             t.add_text(f.segment_hash, &s.hash);

@@ -79,6 +79,9 @@ pub struct Hit {
     pub outdated: bool,
     /// Section name, when known.
     pub section: Option<String>,
+    /// Brand (help center) name, when known.
+    #[serde(default)]
+    pub brand: Option<String>,
 }
 
 /// Search results.
@@ -183,6 +186,7 @@ pub fn search_handle(handle: &IndexHandle, req: &SearchRequest) -> Result<Search
         }
         marked.push_str(&plain[at..]);
         let section = first_str(&doc, f.section);
+        let brand = first_str(&doc, f.brand);
         resp.hits.push(Hit {
             article_id: first_u64(&doc, f.article_id),
             source: first_str(&doc, f.source),
@@ -200,6 +204,7 @@ pub fn search_handle(handle: &IndexHandle, req: &SearchRequest) -> Result<Search
             updated_at: first_str(&doc, f.updated_at),
             outdated: first_u64(&doc, f.outdated) == 1,
             section: (!section.is_empty()).then_some(section),
+            brand: (!brand.is_empty()).then_some(brand),
         });
     }
     Ok(resp)

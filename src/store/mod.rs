@@ -42,7 +42,7 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), "ALTER TABLE sources ADD COLUMN brand TEXT;"];
 
 /// Stored state of one source.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -312,11 +312,12 @@ impl Store {
         source: &str,
         segments: Option<&[SegmentInfo]>,
         help_center_state: Option<&str>,
+        brand: Option<&str>,
     ) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "UPDATE sources SET segments_readable = ?2, help_center_state = ?3 WHERE name = ?1",
-            params![source, segments.is_some() as i64, help_center_state],
+            "UPDATE sources SET segments_readable = ?2, help_center_state = ?3, brand = COALESCE(?4, brand) WHERE name = ?1",
+            params![source, segments.is_some() as i64, help_center_state, brand],
         )?;
         if let Some(segs) = segments {
             tx.execute("DELETE FROM user_segments WHERE source = ?1", [source])?;
@@ -591,9 +592,10 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT t.title, t.html_url, a.access, a.visibility, a.section_id, s.name, a.labels,
-                        t.content_hash, COALESCE(t.updated_at, ''), t.outdated, t.draft
+                        t.content_hash, COALESCE(t.updated_at, ''), t.outdated, t.draft, src.brand
                  FROM translations t JOIN articles a USING (source, article_id)
                  LEFT JOIN sections s ON s.source = a.source AND s.id = a.section_id
+                 LEFT JOIN sources src ON src.name = a.source
                  WHERE t.source = ?1 AND t.article_id = ?2 AND t.locale = ?3",
             )?
             .query_row(params![source, id as i64, locale], |r| {
@@ -609,10 +611,11 @@ impl Store {
                     r.get::<_, String>(8)?,
                     r.get::<_, bool>(9)?,
                     r.get::<_, bool>(10)?,
+                    r.get::<_, Option<String>>(11)?,
                 ))
             })
             .optional()?;
-        let Some((title, html_url, access, visibility, section_id, section, labels, hash, updated, outdated, draft)) =
+        let Some((title, html_url, access, visibility, section_id, section, labels, hash, updated, outdated, draft, brand)) =
             row
         else {
             return Ok(None);
@@ -631,6 +634,7 @@ impl Store {
             section_id: section_id.map(|s| s as u64),
             section,
             labels: from_json(&labels),
+            brand,
             content_hash: hash,
             updated_at: updated,
             outdated,

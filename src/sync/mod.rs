@@ -285,16 +285,17 @@ impl Runner<'_> {
         };
         // The brand decides whether the whole help center is restricted; optional information.
         let host = url::Url::parse(&self.src.client.base_url).ok().and_then(|u| u.host_str().map(str::to_string));
-        let state = match self.client.brands().await {
+        let (state, brand) = match self.client.brands().await {
             Ok(brands) => {
                 let first_label = host.as_deref().and_then(|h| h.split('.').next()).unwrap_or_default().to_string();
-                brands
+                let b = brands
                     .iter()
-                    .find(|b| b.subdomain.as_deref() == Some(first_label.as_str()))
-                    .or_else(|| (brands.len() == 1).then(|| &brands[0]))
-                    .and_then(|b| b.help_center_state.clone())
+                    .find(|b| b.host_mapping.as_deref().is_some_and(|m| Some(m) == host.as_deref()))
+                    .or_else(|| brands.iter().find(|b| b.subdomain.as_deref() == Some(first_label.as_str())))
+                    .or_else(|| (brands.len() == 1).then(|| &brands[0]));
+                (b.and_then(|b| b.help_center_state.clone()), b.map(|b| b.name.clone()).filter(|n| !n.is_empty()))
             }
-            Err(e) if e.is_auth() || matches!(e, ZendeskError::NotFound { .. }) => None,
+            Err(e) if e.is_auth() || matches!(e, ZendeskError::NotFound { .. }) => (None, None),
             Err(e) => return Err(e.into()),
         };
         let sections = self.client.sections().await?;
@@ -305,7 +306,7 @@ impl Runner<'_> {
         let st = state.clone();
         blocking(&self.engine, move |e| {
             let mut s = e.store();
-            s.save_segments(&name, segs.as_deref(), st.as_deref())?;
+            s.save_segments(&name, segs.as_deref(), st.as_deref(), brand.as_deref())?;
             let secs: Vec<_> = sections.iter().map(|x| (x.id, x.name.clone(), x.category_id, x.html_url.clone())).collect();
             let cats: Vec<_> = categories.iter().map(|x| (x.id, x.name.clone(), x.html_url.clone())).collect();
             s.save_structure(&name, &secs, &cats)?;

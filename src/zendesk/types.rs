@@ -174,6 +174,9 @@ pub struct Brand {
     /// Brand subdomain.
     #[serde(default)]
     pub subdomain: Option<String>,
+    /// Custom help center host, when the brand has one.
+    #[serde(default)]
+    pub host_mapping: Option<String>,
 }
 
 /// `/help_center/locales`.

@@ -40,6 +40,7 @@ async fn first_sync_indexes_everything_and_answers_with_citations() {
         assert!(h.url.contains(&format!("/articles/{}", h.article_id)));
         assert!(!h.text.is_empty() && !h.text.contains('<'), "{}", h.text);
         assert!(!h.content_hash.is_empty());
+        assert_eq!(h.brand.as_deref(), Some("Lumen Pay"), "hits name their brand");
     }
     // Deep links only to anchors that exist in the page.
     let anchored = resp.hits.iter().filter(|h| h.url.contains('#')).count();
