@@ -85,7 +85,10 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 
     fn bad(message: impl Into<String>) -> Self {
@@ -95,16 +98,20 @@ impl ApiError {
     /// Logs the real cause and answers a generic 500.
     fn internal(context: &str, e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "{context}");
-        Self::new(ErrorCode::Internal, "internal error; the server log has the details")
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the details",
+        )
     }
 }
 
 impl From<Denied> for ApiError {
     fn from(d: Denied) -> Self {
         match d {
-            Denied::Unauthenticated => {
-                ApiError::new(ErrorCode::Unauthorized, "missing or unknown API key: send Authorization: Bearer KEY")
-            }
+            Denied::Unauthenticated => ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing or unknown API key: send Authorization: Bearer KEY",
+            ),
             Denied::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
         }
     }
@@ -115,7 +122,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         let mut r = (self.code.status(), Json(body)).into_response();
         if self.code == ErrorCode::Unauthorized {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         r
     }
@@ -125,7 +135,9 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// The caller's scope, from the `Authorization` header.
 fn scope(state: &AppState, headers: &HeaderMap) -> ApiResult<Scope> {
-    let h = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let h = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     Ok(state.keys.authenticate(auth::bearer(h))?)
 }
 
@@ -143,7 +155,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/status", get(admin_status))
         .route("/v1/admin/jobs/{id}", get(admin_job))
         .route("/v1/webhooks/zendesk", post(zendesk_webhook))
-        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint; see docs/openapi.yaml") })
+        .fallback(|| async {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "no such endpoint; see docs/openapi.yaml",
+            )
+        })
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -151,7 +168,11 @@ pub fn router(state: AppState) -> Router {
 /// Request latency histogram and one log line per request (no query strings: they can carry
 /// customer questions, which are not ours to log).
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let started = Instant::now();
     let resp = next.run(req).await;
@@ -182,10 +203,18 @@ async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         *by_vis.entry(v).or_default() += n;
     }
     for v in ["public", "signed_in", "restricted", "internal"] {
-        state.metrics.set_articles(v, by_vis.get(v).copied().unwrap_or(0).max(0) as u64);
+        state
+            .metrics
+            .set_articles(v, by_vis.get(v).copied().unwrap_or(0).max(0) as u64);
     }
-    state.metrics.set_index_generation(&state.engine.live().generation);
-    Ok(([(header::CONTENT_TYPE, crate::service::metrics::CONTENT_TYPE)], state.metrics.render()).into_response())
+    state
+        .metrics
+        .set_index_generation(&state.engine.live().generation);
+    Ok((
+        [(header::CONTENT_TYPE, crate::service::metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+        .into_response())
 }
 
 /// Query parameters of `GET /v1/search` (and the access part of `GET /v1/articles/{id}`).
@@ -216,19 +245,42 @@ fn parse_segments(s: Option<&str>) -> ApiResult<Vec<u64>> {
     s.split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())
-        .map(|x| x.parse::<u64>().map_err(|_| ApiError::bad(format!("segments: '{x}' is not a segment id"))))
+        .map(|x| {
+            x.parse::<u64>()
+                .map_err(|_| ApiError::bad(format!("segments: '{x}' is not a segment id")))
+        })
         .collect()
 }
 
 fn check_limit(limit: usize) -> ApiResult<usize> {
-    if (1..=100).contains(&limit) { Ok(limit) } else { Err(ApiError::bad("limit must be between 1 and 100")) }
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::bad("limit must be between 1 and 100"))
+    }
 }
 
-async fn search(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<SearchParams>) -> ApiResult<Response> {
+async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Response> {
     let scope = scope(&state, &headers)?;
-    let query = p.q.filter(|q| !q.trim().is_empty()).ok_or_else(|| ApiError::bad("q is required"))?;
-    let access = auth::grant(scope, p.audience, p.signed_in.unwrap_or(false), parse_segments(p.segments.as_deref())?)?;
-    let req = SearchRequest { query, access, locale: p.locale, limit: check_limit(p.limit.unwrap_or(10))? };
+    let query =
+        p.q.filter(|q| !q.trim().is_empty())
+            .ok_or_else(|| ApiError::bad("q is required"))?;
+    let access = auth::grant(
+        scope,
+        p.audience,
+        p.signed_in.unwrap_or(false),
+        parse_segments(p.segments.as_deref())?,
+    )?;
+    let req = SearchRequest {
+        query,
+        access,
+        locale: p.locale,
+        limit: check_limit(p.limit.unwrap_or(10))?,
+    };
     let engine = state.engine.clone();
     let resp = tokio::task::spawn_blocking(move || crate::search::search(&engine, &req))
         .await
@@ -244,10 +296,14 @@ fn search_error(e: crate::search::SearchError) -> ApiError {
     }
 }
 
-async fn context(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> ApiResult<Response> {
+async fn context(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let scope = scope(&state, &headers)?;
-    let mut req: ContextRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
+    let mut req: ContextRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
     if req.search.query.trim().is_empty() {
         return Err(ApiError::bad("query is required"));
     }
@@ -272,17 +328,29 @@ async fn article(
     Query(p): Query<SearchParams>,
 ) -> ApiResult<Response> {
     let scope = scope(&state, &headers)?;
-    let id: u64 = id.parse().map_err(|_| ApiError::bad("the article id must be a number"))?;
-    let access = auth::grant(scope, p.audience, p.signed_in.unwrap_or(false), parse_segments(p.segments.as_deref())?)?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad("the article id must be a number"))?;
+    let access = auth::grant(
+        scope,
+        p.audience,
+        p.signed_in.unwrap_or(false),
+        parse_segments(p.segments.as_deref())?,
+    )?;
     let engine = state.engine.clone();
     let locale = p.locale.clone();
-    let views = tokio::task::spawn_blocking(move || crate::article::get(&engine, id, locale.as_deref(), &access))
-        .await
-        .map_err(|e| ApiError::internal("article task", e))?
-        .map_err(|e| ApiError::internal("article", e))?;
+    let views = tokio::task::spawn_blocking(move || {
+        crate::article::get(&engine, id, locale.as_deref(), &access)
+    })
+    .await
+    .map_err(|e| ApiError::internal("article task", e))?
+    .map_err(|e| ApiError::internal("article", e))?;
     if views.is_empty() {
         // Same answer for "absent" and "not visible to you": existence is not leaked.
-        return Err(ApiError::new(ErrorCode::NotFound, format!("no article {id} within your audience")));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no article {id} within your audience"),
+        ));
     }
     Ok(Json(serde_json::json!({"article_id": id, "translations": views})).into_response())
 }
@@ -300,7 +368,10 @@ struct SyncBody {
 }
 
 fn shutting_down(_: SchedulerError) -> ApiError {
-    ApiError::new(ErrorCode::Unavailable, "helpdex is shutting down; retry against the next instance")
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "helpdex is shutting down; retry against the next instance",
+    )
 }
 
 fn body_or_default<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> ApiResult<T> {
@@ -310,7 +381,11 @@ fn body_or_default<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> ApiRe
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
 }
 
-async fn admin_sync(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> ApiResult<Response> {
+async fn admin_sync(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     auth::require_admin(scope(&state, &headers)?)?;
     let b: SyncBody = body_or_default(&body)?;
     if let Some(names) = &b.sources {
@@ -320,9 +395,16 @@ async fn admin_sync(State(state): State<AppState>, headers: HeaderMap, body: axu
             }
         }
     }
-    let job = state.scheduler.trigger(SyncRequest::manual(b.sources, b.full)).map_err(shutting_down)?;
+    let job = state
+        .scheduler
+        .trigger(SyncRequest::manual(b.sources, b.full))
+        .map_err(shutting_down)?;
     if b.wait == Some(false) {
-        return Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"job_id": job.id(), "state": "queued"}))).into_response());
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"job_id": job.id(), "state": "queued"})),
+        )
+            .into_response());
     }
     let id = job.id();
     let outcome = job.wait().await;
@@ -337,12 +419,19 @@ struct ReindexBody {
     refetch: bool,
 }
 
-async fn admin_reindex(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> ApiResult<Response> {
+async fn admin_reindex(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     auth::require_admin(scope(&state, &headers)?)?;
     let b: ReindexBody = body_or_default(&body)?;
     let mut sync = None;
     if b.refetch {
-        let job = state.scheduler.trigger(SyncRequest::manual(None, true)).map_err(shutting_down)?;
+        let job = state
+            .scheduler
+            .trigger(SyncRequest::manual(None, true))
+            .map_err(shutting_down)?;
         sync = Some(job.wait().await);
     }
     let engine = state.engine.clone();
@@ -390,24 +479,42 @@ async fn admin_status(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     .into_response())
 }
 
-async fn admin_job(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Response> {
+async fn admin_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     auth::require_admin(scope(&state, &headers)?)?;
-    let id: u64 = id.parse().map_err(|_| ApiError::bad("job ids are numbers"))?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad("job ids are numbers"))?;
     match state.scheduler.job(id) {
         Some(j) => Ok(Json(j).into_response()),
         None => Err(ApiError::new(ErrorCode::NotFound, format!("no job {id}"))),
     }
 }
 
-async fn zendesk_webhook(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> ApiResult<Response> {
+async fn zendesk_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let Some(secret) = &state.cfg.server.webhook_secret else {
         return Err(ApiError::new(
             ErrorCode::Unavailable,
             "webhooks are not configured: set server.webhook_secret or HELPDEX_WEBHOOK_SECRET",
         ));
     };
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let (sig, ts) = (h("x-zendesk-webhook-signature"), h("x-zendesk-webhook-signature-timestamp"));
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let (sig, ts) = (
+        h("x-zendesk-webhook-signature"),
+        h("x-zendesk-webhook-signature-timestamp"),
+    );
     if let Err(e) = webhook::verify(
         secret.expose().as_bytes(),
         ts,
@@ -424,11 +531,22 @@ async fn zendesk_webhook(State(state): State<AppState>, headers: HeaderMap, body
         // Zendesk retries what is not acknowledged: say yes to events we do not act on.
         Err(e @ webhook::WebhookError::UnsupportedEvent(_)) => {
             tracing::info!(error = %e, "webhook ignored");
-            return Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"ignored": e.to_string()}))).into_response());
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({"ignored": e.to_string()})),
+            )
+                .into_response());
         }
         Err(e) => return Err(ApiError::bad(e.to_string())),
     };
     tracing::info!(article_id = event.article_id, kind = %event.event_type, "webhook: syncing article now");
-    let job = state.scheduler.trigger(SyncRequest::webhook(vec![event.article_id], None)).map_err(shutting_down)?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"job_id": job.id(), "article_id": event.article_id}))).into_response())
+    let job = state
+        .scheduler
+        .trigger(SyncRequest::webhook(vec![event.article_id], None))
+        .map_err(shutting_down)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"job_id": job.id(), "article_id": event.article_id})),
+    )
+        .into_response())
 }

@@ -44,11 +44,18 @@ pub struct ArticleView {
 }
 
 /// Every readable translation of `article_id` (optionally one locale) for `access`.
-pub fn get(engine: &Engine, article_id: u64, locale: Option<&str>, access: &Access) -> Result<Vec<ArticleView>, StoreError> {
+pub fn get(
+    engine: &Engine,
+    article_id: u64,
+    locale: Option<&str>,
+    access: &Access,
+) -> Result<Vec<ArticleView>, StoreError> {
     let store = engine.store();
     let mut out = Vec::new();
     for source in store.sources_of(article_id)? {
-        let Some(row) = store.article_row(&source, article_id)? else { continue };
+        let Some(row) = store.article_row(&source, article_id)? else {
+            continue;
+        };
         if !access.allows(&row.access) {
             continue;
         }

@@ -55,10 +55,15 @@ impl ApiKeys {
     /// Keys from the `[server]` settings (file and environment).
     pub fn from_config(server: &ServerConfig) -> ApiKeys {
         let mut keys = Vec::new();
-        for (list, scope) in
-            [(&server.customer_keys, Scope::Customer), (&server.agent_keys, Scope::Agent), (&server.admin_keys, Scope::Admin)]
-        {
-            keys.extend(list.iter().map(|k| (blake3::hash(k.expose().as_bytes()), scope)));
+        for (list, scope) in [
+            (&server.customer_keys, Scope::Customer),
+            (&server.agent_keys, Scope::Agent),
+            (&server.admin_keys, Scope::Admin),
+        ] {
+            keys.extend(
+                list.iter()
+                    .map(|k| (blake3::hash(k.expose().as_bytes()), scope)),
+            );
         }
         ApiKeys { keys }
     }
@@ -91,25 +96,45 @@ impl ApiKeys {
 pub fn bearer(header: Option<&str>) -> Option<&str> {
     let v = header?.trim();
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The access a request gets: the audience it asks for (default customer), never more than its
 /// key allows. Segments and signed-in state only shape what a customer sees.
-pub fn grant(scope: Scope, requested: Option<Audience>, signed_in: bool, segments: Vec<u64>) -> Result<Access, Denied> {
+pub fn grant(
+    scope: Scope,
+    requested: Option<Audience>,
+    signed_in: bool,
+    segments: Vec<u64>,
+) -> Result<Access, Denied> {
     let audience = requested.unwrap_or(Audience::Customer);
     if audience == Audience::Agent && scope.max_audience() != Audience::Agent {
-        return Err(Denied::Forbidden("this API key has the customer scope: it cannot ask for the agent audience".into()));
+        return Err(Denied::Forbidden(
+            "this API key has the customer scope: it cannot ask for the agent audience".into(),
+        ));
     }
     Ok(match audience {
         Audience::Agent => Access::agent(),
-        Audience::Customer => Access { audience, signed_in, segments },
+        Audience::Customer => Access {
+            audience,
+            signed_in,
+            segments,
+        },
     })
 }
 
 /// Refuses anything below the admin scope.
 pub fn require_admin(scope: Scope) -> Result<(), Denied> {
-    if scope == Scope::Admin { Ok(()) } else { Err(Denied::Forbidden("this endpoint needs an admin API key".into())) }
+    if scope == Scope::Admin {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden(
+            "this endpoint needs an admin API key".into(),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -129,9 +154,18 @@ mod tests {
     #[test]
     fn scopes_from_keys() {
         let k = keys();
-        assert_eq!(k.authenticate(Some("cust-key-0123456789")), Ok(Scope::Customer));
-        assert_eq!(k.authenticate(Some("agent-key-0123456789")), Ok(Scope::Agent));
-        assert_eq!(k.authenticate(Some("admin-key-0123456789")), Ok(Scope::Admin));
+        assert_eq!(
+            k.authenticate(Some("cust-key-0123456789")),
+            Ok(Scope::Customer)
+        );
+        assert_eq!(
+            k.authenticate(Some("agent-key-0123456789")),
+            Ok(Scope::Agent)
+        );
+        assert_eq!(
+            k.authenticate(Some("admin-key-0123456789")),
+            Ok(Scope::Admin)
+        );
         assert_eq!(k.authenticate(Some("nope")), Err(Denied::Unauthenticated));
         assert_eq!(k.authenticate(None), Err(Denied::Unauthenticated));
         assert_eq!(ApiKeys::default().authenticate(None), Ok(Scope::Admin));
@@ -139,7 +173,10 @@ mod tests {
 
     #[test]
     fn customer_key_cannot_become_agent() {
-        assert!(matches!(grant(Scope::Customer, Some(Audience::Agent), false, vec![]), Err(Denied::Forbidden(_))));
+        assert!(matches!(
+            grant(Scope::Customer, Some(Audience::Agent), false, vec![]),
+            Err(Denied::Forbidden(_))
+        ));
         let a = grant(Scope::Customer, None, true, vec![5]).unwrap();
         assert_eq!(a.audience, Audience::Customer);
         assert_eq!(a.segments, vec![5]);

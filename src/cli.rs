@@ -31,13 +31,24 @@ pub struct Cli {
     #[arg(long, global = true, env = "ZENDESK_API_TOKEN", hide_env_values = true)]
     pub zendesk_token: Option<String>,
     /// Zendesk OAuth access token (instead of email + API token).
-    #[arg(long, global = true, env = "ZENDESK_OAUTH_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "ZENDESK_OAUTH_TOKEN",
+        hide_env_values = true
+    )]
     pub zendesk_oauth_token: Option<String>,
     /// Cron schedule of the help center given by flags, for `serve` ("*/10 * * * *").
     #[arg(long, global = true, env = "HELPDEX_SCHEDULE")]
     pub schedule: Option<String>,
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "HELPDEX_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "HELPDEX_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     /// Command.
     #[command(subcommand)]
@@ -112,7 +123,12 @@ pub enum Command {
     Mcp {
         /// The highest audience a tool call may ask for; `customer` (default) never returns
         /// internal or restricted content unless the call passes the user's segments.
-        #[arg(long, value_enum, default_value = "customer", env = "HELPDEX_MCP_AUDIENCE")]
+        #[arg(
+            long,
+            value_enum,
+            default_value = "customer",
+            env = "HELPDEX_MCP_AUDIENCE"
+        )]
         audience: Audience,
     },
     /// Serve a fixture directory as a Zendesk Help Center API (tests, demo, benchmarks).
@@ -167,7 +183,11 @@ impl SearchArgs {
     fn request(&self) -> SearchRequest {
         SearchRequest {
             query: self.query.clone(),
-            access: Access { audience: self.audience, signed_in: self.signed_in, segments: self.segments.clone() },
+            access: Access {
+                audience: self.audience,
+                signed_in: self.signed_in,
+                segments: self.segments.clone(),
+            },
             locale: self.locale.clone(),
             limit: self.limit,
         }
@@ -191,7 +211,12 @@ pub fn config(cli: &Cli) -> Result<Config> {
         oauth_token: cli.zendesk_oauth_token.clone(),
         schedule: cli.schedule.clone(),
     };
-    Ok(Config::resolve(raw, cli.data_dir.clone(), flags, &env_lookup)?)
+    Ok(Config::resolve(
+        raw,
+        cli.data_dir.clone(),
+        flags,
+        &env_lookup,
+    )?)
 }
 
 /// Runs the parsed command; the exit code is non-zero when a sync source failed.
@@ -200,11 +225,17 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Sync { json, full } => {
             let cfg = config(&cli)?;
             if cfg.sources.is_empty() {
-                bail!("no help center configured: pass --zendesk-url (or ZENDESK_URL) with credentials, or --config FILE");
+                bail!(
+                    "no help center configured: pass --zendesk-url (or ZENDESK_URL) with credentials, or --config FILE"
+                );
             }
             let engine = open_engine(&cfg)?;
             let bar = progress_bar("syncing");
-            let opts = SyncOptions { full: *full, progress: bar.as_ref().map(sync_progress), ..Default::default() };
+            let opts = SyncOptions {
+                full: *full,
+                progress: bar.as_ref().map(sync_progress),
+                ..Default::default()
+            };
             let report = sync_all(engine, &cfg, &opts).await;
             if let Some(b) = bar {
                 b.finish_and_clear();
@@ -226,7 +257,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Context { search, max_chars } => {
             let cfg = config(&cli)?;
             let engine = Engine::open_for_search(&cfg.data_dir)?;
-            let resp = crate::search::context(&engine, &ContextRequest { search: search.request(), max_chars: *max_chars })?;
+            let resp = crate::search::context(
+                &engine,
+                &ContextRequest {
+                    search: search.request(),
+                    max_chars: *max_chars,
+                },
+            )?;
             if search.json {
                 println!("{}", serde_json::to_string_pretty(&resp)?);
             } else if !resp.found {
@@ -255,16 +292,26 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Reindex { refetch, json, local } => {
+        Command::Reindex {
+            refetch,
+            json,
+            local,
+        } => {
             let cfg = config(&cli)?;
-            if !*local {
-                if let Some(code) = reindex_via_server(&cfg, *refetch, *json).await? {
-                    return Ok(code);
-                }
+            if !*local && let Some(code) = reindex_via_server(&cfg, *refetch, *json).await? {
+                return Ok(code);
             }
             let engine = open_engine(&cfg)?;
             if *refetch {
-                let report = sync_all(engine.clone(), &cfg, &SyncOptions { full: true, ..Default::default() }).await;
+                let report = sync_all(
+                    engine.clone(),
+                    &cfg,
+                    &SyncOptions {
+                        full: true,
+                        ..Default::default()
+                    },
+                )
+                .await;
                 print_sync(&report, *json);
                 if !report.ok() {
                     return Ok(1);
@@ -328,11 +375,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Mcp { audience } => {
             let cfg = config(&cli)?;
             let dir = cfg.data_dir.clone();
-            let engine = tokio::task::spawn_blocking(move || Engine::open_for_search(&dir)).await??;
-            crate::mcp::serve_stdio(Arc::new(engine), crate::mcp::McpPolicy { max_audience: *audience }).await?;
+            let engine =
+                tokio::task::spawn_blocking(move || Engine::open_for_search(&dir)).await??;
+            crate::mcp::serve_stdio(
+                Arc::new(engine),
+                crate::mcp::McpPolicy {
+                    max_audience: *audience,
+                },
+            )
+            .await?;
             Ok(0)
         }
-        Command::Emulate { fixtures, listen, rate_limit, page_size } => {
+        Command::Emulate {
+            fixtures,
+            listen,
+            rate_limit,
+            page_size,
+        } => {
             let world = crate::emulator::World::load(fixtures)
                 .with_context(|| format!("loading fixtures from {}", fixtures.display()))?;
             let config = crate::emulator::EmulatorConfig {
@@ -346,7 +405,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
-            eprintln!("helpdex emulator serving {} on http://{}", fixtures.display(), listener.local_addr()?);
+            eprintln!(
+                "helpdex emulator serving {} on http://{}",
+                fixtures.display(),
+                listener.local_addr()?
+            );
             crate::emulator::serve(world, config, listener).await?;
             Ok(0)
         }
@@ -360,10 +423,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
 
 /// Asks a running `helpdex serve` on this data directory to rebuild; `None` when there is none.
 async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<Option<i32>> {
-    let Some(advert) = crate::server::read_advert(&cfg.data_dir) else { return Ok(None) };
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3600)).build()?;
+    let Some(advert) = crate::server::read_advert(&cfg.data_dir) else {
+        return Ok(None);
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3600))
+        .build()?;
     let url = format!("{}/v1/admin/reindex", advert.url);
-    let mut req = client.post(&url).json(&serde_json::json!({"refetch": refetch}));
+    let mut req = client
+        .post(&url)
+        .json(&serde_json::json!({"refetch": refetch}));
     if let Some(key) = cfg.server.admin_keys.first() {
         req = req.bearer_auth(key.expose());
     }
@@ -373,13 +442,19 @@ async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<O
             tracing::info!(url = %advert.url, "stale server.json (no server answers); reindexing locally");
             return Ok(None);
         }
-        Err(e) => bail!("the running helpdex server at {} did not answer the reindex: {e}", advert.url),
+        Err(e) => bail!(
+            "the running helpdex server at {} did not answer the reindex: {e}",
+            advert.url
+        ),
     };
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     if !status.is_success() {
         let msg = body["error"]["message"].as_str().unwrap_or("no details");
-        bail!("the running helpdex server at {} refused the reindex ({status}): {msg}", advert.url);
+        bail!(
+            "the running helpdex server at {} refused the reindex ({status}): {msg}",
+            advert.url
+        );
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&body)?);
@@ -387,7 +462,11 @@ async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<O
         let r = &body["reindex"];
         println!(
             "reindexed by the running server at {}: {} translations ({} segments) into {} in {:.2}s",
-            advert.url, r["translations"], r["segments"], r["generation"].as_str().unwrap_or("?"), r["seconds"].as_f64().unwrap_or(0.0)
+            advert.url,
+            r["translations"],
+            r["segments"],
+            r["generation"].as_str().unwrap_or("?"),
+            r["seconds"].as_f64().unwrap_or(0.0)
         );
     }
     Ok(Some(0))
@@ -425,15 +504,27 @@ fn open_engine(cfg: &Config) -> Result<Arc<Engine>> {
 /// Prints a sync report.
 pub fn print_sync(report: &SyncReport, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
         return;
     }
     for s in &report.sources {
         match &s.error {
             None => println!(
                 "{}: fetched {} articles: {} added, {} updated, {} unchanged, {} removed; {} translations re-indexed; {} requests ({} retries, {:.1}s rate-limit wait) in {:.2}s",
-                s.source, s.articles_fetched, s.added, s.updated, s.unchanged, s.removed, s.index_writes,
-                s.requests, s.retries, s.rate_limit_wait_secs, s.seconds
+                s.source,
+                s.articles_fetched,
+                s.added,
+                s.updated,
+                s.unchanged,
+                s.removed,
+                s.index_writes,
+                s.requests,
+                s.retries,
+                s.rate_limit_wait_secs,
+                s.seconds
             ),
             Some(e) => println!("{}: FAILED: {e}", s.source),
         }
@@ -443,12 +534,28 @@ pub fn print_sync(report: &SyncReport, json: bool) {
 /// Prints hits for a person.
 pub fn print_hits(resp: &SearchResponse) {
     if resp.hits.is_empty() {
-        println!("No results for \"{}\" ({} audience).", resp.query, resp.audience.as_str());
+        println!(
+            "No results for \"{}\" ({} audience).",
+            resp.query,
+            resp.audience.as_str()
+        );
         return;
     }
     for (i, h) in resp.hits.iter().enumerate() {
-        let heading = if h.heading.is_empty() { String::new() } else { format!(" › {}", h.heading) };
-        println!("{}. {}{}  [{} · {}{}]", i + 1, h.title, heading, h.locale, h.visibility, if h.outdated { " · outdated" } else { "" });
+        let heading = if h.heading.is_empty() {
+            String::new()
+        } else {
+            format!(" › {}", h.heading)
+        };
+        println!(
+            "{}. {}{}  [{} · {}{}]",
+            i + 1,
+            h.title,
+            heading,
+            h.locale,
+            h.visibility,
+            if h.outdated { " · outdated" } else { "" }
+        );
         println!("   {}", h.snippet.replace('\n', " "));
         println!("   {}", h.url);
     }

@@ -178,12 +178,21 @@ pub struct ServerConfig {
 
 /// Splits a comma-separated key list, dropping blanks.
 fn split_keys(v: Option<String>) -> Vec<Secret> {
-    v.map(|s| s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
-        .unwrap_or_default()
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(Secret::new)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 impl ServerConfig {
-    fn resolve(raw: RawServer, env: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
+    fn resolve(
+        raw: RawServer,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ServerConfig, ConfigError> {
         let mut customer_keys = raw.customer_keys;
         customer_keys.extend(split_keys(env("HELPDEX_CUSTOMER_KEY")));
         let mut agent_keys = raw.agent_keys;
@@ -200,9 +209,13 @@ impl ServerConfig {
         let webhook_secret = match (raw.webhook_secret, raw.webhook_secret_env) {
             (Some(s), _) => Some(s),
             (None, Some(var)) => Some(env(&var).map(Secret::new).ok_or_else(|| {
-                ConfigError::Invalid(format!("server.webhook_secret_env names {var}, which is not set"))
+                ConfigError::Invalid(format!(
+                    "server.webhook_secret_env names {var}, which is not set"
+                ))
             })?),
-            (None, None) => env("HELPDEX_WEBHOOK_SECRET").filter(|s| !s.is_empty()).map(Secret::new),
+            (None, None) => env("HELPDEX_WEBHOOK_SECRET")
+                .filter(|s| !s.is_empty())
+                .map(Secret::new),
         };
         Ok(ServerConfig {
             listen: raw.listen,
@@ -218,10 +231,14 @@ impl ServerConfig {
 impl RawConfig {
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<RawConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -280,7 +297,9 @@ impl Config {
         flags: SourceFlags,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let data_dir = data_dir.or(raw.data_dir).unwrap_or_else(|| PathBuf::from("index"));
+        let data_dir = data_dir
+            .or(raw.data_dir)
+            .unwrap_or_else(|| PathBuf::from("index"));
         let mut sources = Vec::new();
         if let Some(url) = flags.url.filter(|u| !u.trim().is_empty()) {
             let auth = auth_from(
@@ -296,17 +315,25 @@ impl Config {
             });
         } else {
             for s in raw.sources {
-                if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                if s.name.is_empty()
+                    || !s
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
                     return Err(ConfigError::Invalid(format!(
                         "source name '{}' must be non-empty letters, digits, '-' or '_'",
                         s.name
                     )));
                 }
                 if sources.iter().any(|o: &SourceConfig| o.name == s.name) {
-                    return Err(ConfigError::Invalid(format!("source name '{}' appears twice", s.name)));
+                    return Err(ConfigError::Invalid(format!(
+                        "source name '{}' appears twice",
+                        s.name
+                    )));
                 }
-                let lookup = |direct: Option<Secret>, var: Option<String>, what: &str| {
-                    match (direct, var) {
+                let lookup =
+                    |direct: Option<Secret>, var: Option<String>, what: &str| match (direct, var) {
                         (Some(d), _) => Ok(Some(d)),
                         (None, Some(v)) => env(&v).map(|x| Some(Secret(x))).ok_or_else(|| {
                             ConfigError::Invalid(format!(
@@ -315,10 +342,13 @@ impl Config {
                             ))
                         }),
                         (None, None) => Ok(None),
-                    }
-                };
+                    };
                 let token = lookup(s.token.clone(), s.token_env.clone(), "API token")?;
-                let oauth = lookup(s.oauth_token.clone(), s.oauth_token_env.clone(), "OAuth token")?;
+                let oauth = lookup(
+                    s.oauth_token.clone(),
+                    s.oauth_token_env.clone(),
+                    "OAuth token",
+                )?;
                 let auth = auth_from(s.email.clone(), token, oauth, &s.name)?;
                 let mut client = ClientConfig::new(s.url.clone(), auth);
                 apply_limits(&mut client, &s.limits, &s.name)?;
@@ -333,7 +363,9 @@ impl Config {
         crate::normalize::validate_selectors(&normalize.drop_selectors)
             .map_err(|e| ConfigError::Invalid(format!("[normalize] {e}")))?;
         if normalize.max_passage_chars < 200 {
-            return Err(ConfigError::Invalid("[normalize] max_passage_chars must be at least 200".into()));
+            return Err(ConfigError::Invalid(
+                "[normalize] max_passage_chars must be at least 200".into(),
+            ));
         }
         let full_sweep_every = match raw.sync.full_sweep_hours.unwrap_or(24) {
             0 => None,
@@ -470,7 +502,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let e = toml::from_str::<RawConfig>("[[sources]]\nname='a'\nurl='u'\ncolour='x'").unwrap_err();
+        let e =
+            toml::from_str::<RawConfig>("[[sources]]\nname='a'\nurl='u'\ncolour='x'").unwrap_err();
         assert!(e.to_string().contains("colour"));
     }
 }

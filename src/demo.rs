@@ -25,31 +25,58 @@ pub fn default_fixtures() -> PathBuf {
 const QUESTIONS: &[(Audience, &str)] = &[
     (Audience::Customer, "How do I refund part of a payment?"),
     (Audience::Customer, "Why is my payout delayed?"),
-    (Audience::Customer, "Wie richte ich die Zwei-Faktor-Authentifizierung ein?"),
+    (
+        Audience::Customer,
+        "Wie richte ich die Zwei-Faktor-Authentifizierung ein?",
+    ),
     (Audience::Agent, "fraud review escalation"),
 ];
 
 /// Runs the demo into `data_dir`.
 pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
     let fixtures = fixtures.unwrap_or_else(default_fixtures);
-    let world = crate::emulator::World::load(&fixtures)
-        .with_context(|| format!("loading the fixture help center from {}", fixtures.display()))?;
+    let world = crate::emulator::World::load(&fixtures).with_context(|| {
+        format!(
+            "loading the fixture help center from {}",
+            fixtures.display()
+        )
+    })?;
     // A stable port keeps citation URLs (and so index hashes) identical across demo runs.
-    let emulator = match crate::emulator::Emulator::start(world, Default::default(), "127.0.0.1:7701".parse()?).await {
+    let emulator = match crate::emulator::Emulator::start(
+        world,
+        Default::default(),
+        "127.0.0.1:7701".parse()?,
+    )
+    .await
+    {
         Ok(e) => e,
         Err(_) => {
             let world = crate::emulator::World::load(&fixtures)?;
-            crate::emulator::Emulator::start(world, Default::default(), "127.0.0.1:0".parse()?).await?
+            crate::emulator::Emulator::start(world, Default::default(), "127.0.0.1:0".parse()?)
+                .await?
         }
     };
-    println!("Emulated Zendesk Help Center at {} (fixtures: {})", emulator.base_url(), fixtures.display());
+    println!(
+        "Emulated Zendesk Help Center at {} (fixtures: {})",
+        emulator.base_url(),
+        fixtures.display()
+    );
     let flags = SourceFlags {
         url: Some(emulator.base_url()),
         email: Some("sync@lumenpay.test".into()),
         token: Some("demo-admin-token".into()),
         ..SourceFlags::default()
     };
-    let cfg: Config = Config::resolve(RawConfig::default(), Some(data_dir.to_path_buf()), flags, &|_| None)?;
+    // The fixture help center marks support-staff notes inside public articles with
+    // `class="agent-only"`: dropping them is this help center's normalizer setting.
+    let raw = RawConfig {
+        normalize: Some(crate::normalize::NormalizeOptions {
+            drop_selectors: vec![".agent-only".into()],
+            ..Default::default()
+        }),
+        ..RawConfig::default()
+    };
+    let cfg: Config = Config::resolve(raw, Some(data_dir.to_path_buf()), flags, &|_| None)?;
     let engine = Arc::new(
         Engine::open(&cfg.data_dir, cfg.normalize.clone())
             .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?,
@@ -65,7 +92,10 @@ pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
         println!("\n=== {} asks: {q}", audience.as_str());
         let req = SearchRequest {
             query: q.to_string(),
-            access: Access { audience: *audience, ..Access::default() },
+            access: Access {
+                audience: *audience,
+                ..Access::default()
+            },
             locale: None,
             limit: 3,
         };

@@ -25,7 +25,9 @@ pub enum EngineError {
     #[error(transparent)]
     Index(#[from] IndexError),
     /// The engine was opened read-only.
-    #[error("this helpdex process opened the data directory read-only (another process is writing it)")]
+    #[error(
+        "this helpdex process opened the data directory read-only (another process is writing it)"
+    )]
     ReadOnly,
 }
 
@@ -106,7 +108,8 @@ impl Engine {
                 match IndexHandle::open(&root.join(generation), generation) {
                     Ok(h) => Some(h),
                     Err(e) => {
-                        rebuild_reason = Some(format!("index generation {generation} unreadable: {e}"));
+                        rebuild_reason =
+                            Some(format!("index generation {generation} unreadable: {e}"));
                         None
                     }
                 }
@@ -123,7 +126,10 @@ impl Engine {
             Some(h) => (h, false),
             None => {
                 let generation = new_generation();
-                (IndexHandle::open(&root.join(&generation), &generation)?, true)
+                (
+                    IndexHandle::open(&root.join(&generation), &generation)?,
+                    true,
+                )
             }
         };
         let writer = handle.writer()?;
@@ -163,7 +169,10 @@ impl Engine {
         let Some((generation, _)) = store.index_state()? else {
             return Err(EngineError::Index(IndexError::Io {
                 path: tantivy_root(data_dir),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no index yet: run `helpdex sync` first"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no index yet: run `helpdex sync` first",
+                ),
             }));
         };
         let handle = IndexHandle::open(&tantivy_root(data_dir).join(&generation), &generation)?;
@@ -239,7 +248,13 @@ impl Engine {
             live.put(w, key, doc.as_ref())?;
         }
         failpoint(CrashPoint::BeforeTantivyCommit);
-        live.commit(w, Payload { seq: max, schema: SCHEMA_VERSION })?;
+        live.commit(
+            w,
+            Payload {
+                seq: max,
+                schema: SCHEMA_VERSION,
+            },
+        )?;
         failpoint(CrashPoint::AfterTantivyCommit);
         self.store().prune_changes(max)?;
         Ok(keys.len())
@@ -269,7 +284,12 @@ impl Engine {
         if old.dir != dir {
             remove_dir_logged(&old.dir);
         }
-        Ok(RebuildReport { generation, translations: n, segments, seconds: started.elapsed().as_secs_f64() })
+        Ok(RebuildReport {
+            generation,
+            translations: n,
+            segments,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 
     /// First build of a fresh bootstrap generation (nothing to keep serving meanwhile).
@@ -278,7 +298,8 @@ impl Engine {
         let live = self.live.load_full();
         let w = writer.as_mut().ok_or(EngineError::ReadOnly)?;
         let (_, seq) = self.fill(&live, w)?;
-        self.store().set_index_state(&live.generation, SCHEMA_VERSION)?;
+        self.store()
+            .set_index_state(&live.generation, SCHEMA_VERSION)?;
         self.store().prune_changes(seq)?;
         Ok(())
     }
@@ -299,7 +320,13 @@ impl Engine {
             let doc = self.store().index_doc(key)?;
             handle.put(w, key, doc.as_ref())?;
         }
-        handle.commit(w, Payload { seq, schema: SCHEMA_VERSION })?;
+        handle.commit(
+            w,
+            Payload {
+                seq,
+                schema: SCHEMA_VERSION,
+            },
+        )?;
         Ok((keys.len(), seq))
     }
 
@@ -315,12 +342,28 @@ impl Engine {
             for doc_id in reader.doc_ids_alive() {
                 let addr = tantivy::DocAddress::new(ord as u32, doc_id);
                 let d: tantivy::TantivyDocument = searcher.doc(addr).map_err(IndexError::from)?;
-                let s = |fl| d.get_first(fl).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                let mut access: Vec<String> =
-                    d.get_all(f.access).filter_map(|v| v.as_str().map(str::to_string)).collect();
+                let s = |fl| {
+                    d.get_first(fl)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let mut access: Vec<String> = d
+                    .get_all(f.access)
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
                 access.sort();
-                let n = d.get_first(f.ordinal).and_then(|v| v.as_u64()).unwrap_or_default();
-                out.push(format!("{} #{n} {} {} {}", s(f.doc_key), s(f.segment_hash), s(f.visibility), access.join(",")));
+                let n = d
+                    .get_first(f.ordinal)
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or_default();
+                out.push(format!(
+                    "{} #{n} {} {} {}",
+                    s(f.doc_key),
+                    s(f.segment_hash),
+                    s(f.visibility),
+                    access.join(",")
+                ));
             }
         }
         out.sort();
@@ -331,7 +374,9 @@ impl Engine {
     fn gc_generations(&self) {
         let live = self.live.load().generation.clone();
         let root = tantivy_root(&self.data_dir);
-        let Ok(entries) = std::fs::read_dir(&root) else { return };
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
         for e in entries.flatten() {
             if e.file_name().to_string_lossy() != live && e.path().is_dir() {
                 remove_dir_logged(&e.path());

@@ -59,19 +59,45 @@ impl Explained {
     /// Human-readable rendering.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "{}/{} [{}] {}", self.source, self.article_id, self.locale, self.title);
+        let _ = writeln!(
+            s,
+            "{}/{} [{}] {}",
+            self.source, self.article_id, self.locale, self.title
+        );
         let _ = writeln!(s, "  url:          {}", self.url);
-        let _ = writeln!(s, "  visibility:   {} ({})", self.visibility, self.visibility_rule);
-        let _ = writeln!(s, "  segments ids: {:?}; access tokens: {:?}", self.segment_ids, self.access);
-        let _ = writeln!(s, "  draft: {}  outdated: {}  updated_at: {}  last synced: {}", self.draft, self.outdated, self.updated_at.as_deref().unwrap_or("-"), self.last_synced);
+        let _ = writeln!(
+            s,
+            "  visibility:   {} ({})",
+            self.visibility, self.visibility_rule
+        );
+        let _ = writeln!(
+            s,
+            "  segments ids: {:?}; access tokens: {:?}",
+            self.segment_ids, self.access
+        );
+        let _ = writeln!(
+            s,
+            "  draft: {}  outdated: {}  updated_at: {}  last synced: {}",
+            self.draft,
+            self.outdated,
+            self.updated_at.as_deref().unwrap_or("-"),
+            self.last_synced
+        );
         let _ = writeln!(s, "  content hash: {}", self.content_hash);
         let _ = writeln!(s, "  index hash:   {}", self.index_hash);
         for seg in &self.segments {
             let _ = writeln!(
                 s,
                 "    - {} {} ({} chars, {})",
-                if seg.heading.is_empty() { "(intro)" } else { &seg.heading },
-                seg.anchor.as_deref().map(|a| format!("#{a}")).unwrap_or_default(),
+                if seg.heading.is_empty() {
+                    "(intro)"
+                } else {
+                    &seg.heading
+                },
+                seg.anchor
+                    .as_deref()
+                    .map(|a| format!("#{a}"))
+                    .unwrap_or_default(),
                 seg.chars,
                 &seg.hash[..12.min(seg.hash.len())]
             );
@@ -85,7 +111,9 @@ pub fn explain(engine: &Engine, article_id: u64) -> Result<Vec<Explained>, Store
     let store = engine.store();
     let mut out = Vec::new();
     for source in store.sources_of(article_id)? {
-        let Some(row) = store.article_row(&source, article_id)? else { continue };
+        let Some(row) = store.article_row(&source, article_id)? else {
+            continue;
+        };
         for (locale, title, url, draft, outdated, content_hash, index_hash, synced, updated_at) in
             store.translation_summaries(&source, article_id)?
         {

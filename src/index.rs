@@ -194,14 +194,19 @@ pub struct Payload {
 impl IndexHandle {
     /// Opens (or creates) the generation directory `dir`.
     pub fn open(dir: &Path, generation: &str) -> Result<IndexHandle, IndexError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| IndexError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| IndexError::Tantivy(tantivy::TantivyError::from(e)))?;
         let index = Index::open_or_create(mmap, schema)?;
         index.tokenizers().register(TOKENIZER, analyzer());
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
         Ok(IndexHandle {
             generation: generation.to_string(),
             dir: dir.to_path_buf(),
@@ -223,7 +228,10 @@ impl IndexHandle {
 
     /// A single-threaded writer (deterministic doc order; a help center is small).
     pub fn writer(&self) -> Result<IndexWriter, IndexError> {
-        match self.index.writer_with_num_threads::<TantivyDocument>(1, 50_000_000) {
+        match self
+            .index
+            .writer_with_num_threads::<TantivyDocument>(1, 50_000_000)
+        {
             Ok(w) => {
                 let mut policy = tantivy::indexer::LogMergePolicy::default();
                 policy.set_del_docs_ratio_before_merge(0.3);
@@ -236,7 +244,12 @@ impl IndexHandle {
     }
 
     /// Replaces every segment of one translation: delete by key, then add `doc`'s segments.
-    pub fn put(&self, w: &IndexWriter, key: &str, doc: Option<&IndexDoc>) -> Result<(), IndexError> {
+    pub fn put(
+        &self,
+        w: &IndexWriter,
+        key: &str,
+        doc: Option<&IndexDoc>,
+    ) -> Result<(), IndexError> {
         let f = &self.fields;
         w.delete_term(Term::from_field_text(f.doc_key, key));
         let Some(d) = doc else { return Ok(()) };
@@ -249,7 +262,10 @@ impl IndexHandle {
             t.add_text(f.locale, &d.locale);
             t.add_text(f.title, &d.title);
             t.add_text(f.heading, s.heading_path.join(" › "));
-            t.add_text(f.heading_path, serde_json::to_string(&s.heading_path).unwrap_or_default());
+            t.add_text(
+                f.heading_path,
+                serde_json::to_string(&s.heading_path).unwrap_or_default(),
+            );
             if let Some(a) = &s.anchor {
                 t.add_text(f.anchor, a);
             }

@@ -7,23 +7,23 @@
 //! tests, the demo and the benchmarks. See `ARCHITECTURE.md` for the invariants.
 #![warn(missing_docs)]
 
-pub mod emulator;
-pub mod normalize;
-pub mod service;
+pub mod api;
 pub mod article;
 pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod emulator;
 pub mod engine;
+pub mod explain;
 pub mod index;
+pub mod mcp;
 pub mod model;
+pub mod normalize;
 pub mod search;
+pub mod server;
+pub mod service;
 pub mod store;
 pub mod sync;
 pub mod visibility;
 pub mod zendesk;
-pub mod explain;
-pub mod mcp;
-pub mod api;
-pub mod server;
-pub mod cli;
-pub mod demo;

@@ -7,8 +7,12 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("HELPDEX_LOG").unwrap_or_else(|_| EnvFilter::new("helpdex=info,warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("HELPDEX_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("helpdex=info,warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     if cli.log_format == LogFormat::Json {
         builder.json().init();
     } else {

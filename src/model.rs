@@ -105,7 +105,10 @@ impl Access {
 
     /// An agent: everything that is published.
     pub fn agent() -> Self {
-        Access { audience: Audience::Agent, ..Access::default() }
+        Access {
+            audience: Audience::Agent,
+            ..Access::default()
+        }
     }
 
     /// The access tokens a document must carry (any one of them) for this caller to see it.
@@ -154,7 +157,11 @@ mod tests {
 
     #[test]
     fn customer_terms_never_include_staff() {
-        let a = Access { audience: Audience::Customer, signed_in: true, segments: vec![7, 9] };
+        let a = Access {
+            audience: Audience::Customer,
+            signed_in: true,
+            segments: vec![7, 9],
+        };
         let t = a.terms();
         assert!(!t.iter().any(|x| x == ACCESS_STAFF));
         assert_eq!(t, vec!["public", "signed_in", "segment:7", "segment:9"]);

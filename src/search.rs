@@ -7,7 +7,9 @@ use crate::index::{Fields, IndexHandle};
 use crate::model::{Access, Audience};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery};
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery,
+};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, TantivyDocument, Term};
@@ -108,12 +110,22 @@ pub fn build_query(
     parser.set_field_boost(f.title, 2.0);
     parser.set_field_boost(f.heading, 1.5);
     let (user, _errors) = parser.parse_query_lenient(&sanitize(text));
-    let allowed = access.terms().into_iter().map(|t| Term::from_field_text(f.access, &t));
-    let filter: Box<dyn Query> = Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(allowed)), 0.0));
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user.box_clone()), (Occur::Must, filter)];
+    let allowed = access
+        .terms()
+        .into_iter()
+        .map(|t| Term::from_field_text(f.access, &t));
+    let filter: Box<dyn Query> = Box::new(ConstScoreQuery::new(
+        Box::new(TermSetQuery::new(allowed)),
+        0.0,
+    ));
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+        vec![(Occur::Must, user.box_clone()), (Occur::Must, filter)];
     if let Some(l) = locale {
         let q = TermQuery::new(Term::from_field_text(f.locale, l), IndexRecordOption::Basic);
-        clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(q), 0.0))));
+        clauses.push((
+            Occur::Must,
+            Box::new(ConstScoreQuery::new(Box::new(q), 0.0)),
+        ));
     }
     (Box::new(BooleanQuery::new(clauses)), user)
 }
@@ -121,19 +133,34 @@ pub fn build_query(
 /// Query syntax is for people; AI runtimes send prose. Keep words, drop operators that would
 /// change meaning (`-`, `+`, `:`, quotes, brackets).
 fn sanitize(text: &str) -> String {
-    text.chars().map(|c| if c.is_alphanumeric() || c.is_whitespace() || c == '\'' { c } else { ' ' }).collect()
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect()
 }
 
 fn first_str(doc: &TantivyDocument, field: tantivy::schema::Field) -> String {
-    doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string()
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn first_u64(doc: &TantivyDocument, field: tantivy::schema::Field) -> u64 {
-    doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or_default()
+    doc.get_first(field)
+        .and_then(|v| v.as_u64())
+        .unwrap_or_default()
 }
 
 fn all_str(doc: &TantivyDocument, field: tantivy::schema::Field) -> Vec<String> {
-    doc.get_all(field).filter_map(|v| v.as_str().map(str::to_string)).collect()
+    doc.get_all(field)
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Runs a search on the engine's live generation.
@@ -142,11 +169,21 @@ pub fn search(engine: &Engine, req: &SearchRequest) -> Result<SearchResponse, Se
 }
 
 /// Runs a search on one index generation.
-pub fn search_handle(handle: &IndexHandle, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+pub fn search_handle(
+    handle: &IndexHandle,
+    req: &SearchRequest,
+) -> Result<SearchResponse, SearchError> {
     if !(1..=100).contains(&req.limit) {
-        return Err(SearchError::Invalid(format!("limit must be between 1 and 100, got {}", req.limit)));
+        return Err(SearchError::Invalid(format!(
+            "limit must be between 1 and 100, got {}",
+            req.limit
+        )));
     }
-    let mut resp = SearchResponse { query: req.query.clone(), audience: req.access.audience, hits: vec![] };
+    let mut resp = SearchResponse {
+        query: req.query.clone(),
+        audience: req.access.audience,
+        hits: vec![],
+    };
     if req.query.trim().is_empty() {
         return Ok(resp);
     }
@@ -161,13 +198,20 @@ pub fn search_handle(handle: &IndexHandle, req: &SearchRequest) -> Result<Search
         let doc: TantivyDocument = searcher.doc(addr)?;
         // Defense in depth: the stored access tokens must grant this caller, or the hit is dropped.
         if !req.access.allows(&all_str(&doc, f.access)) {
-            tracing::error!(article_id = first_u64(&doc, f.article_id), "index returned a hit outside the caller's access; dropped");
+            tracing::error!(
+                article_id = first_u64(&doc, f.article_id),
+                "index returned a hit outside the caller's access; dropped"
+            );
             continue;
         }
         let text = first_str(&doc, f.text);
         let snip = snippets.snippet(&text);
         let mut plain = snip.fragment().to_string();
-        let mut ranges: Vec<[usize; 2]> = snip.highlighted().iter().map(|r| [r.start, r.end]).collect();
+        let mut ranges: Vec<[usize; 2]> = snip
+            .highlighted()
+            .iter()
+            .map(|r| [r.start, r.end])
+            .collect();
         if plain.is_empty() {
             plain = text.chars().take(240).collect();
             ranges.clear();
@@ -175,7 +219,11 @@ pub fn search_handle(handle: &IndexHandle, req: &SearchRequest) -> Result<Search
         let mut marked = String::with_capacity(plain.len() + 8 * ranges.len());
         let mut at = 0;
         for [s, e] in &ranges {
-            if *s < at || *e > plain.len() || !plain.is_char_boundary(*s) || !plain.is_char_boundary(*e) {
+            if *s < at
+                || *e > plain.len()
+                || !plain.is_char_boundary(*s)
+                || !plain.is_char_boundary(*e)
+            {
                 continue;
             }
             marked.push_str(&plain[at..*s]);
@@ -272,7 +320,11 @@ pub fn context(engine: &Engine, req: &ContextRequest) -> Result<ContextResponse,
             "[{}] {}{}\n{}\n\n",
             citations.len() + 1,
             h.title,
-            if h.heading.is_empty() { String::new() } else { format!(" › {}", h.heading) },
+            if h.heading.is_empty() {
+                String::new()
+            } else {
+                format!(" › {}", h.heading)
+            },
             h.text
         );
         if out.len() + block.len() > req.max_chars && !citations.is_empty() {

@@ -65,7 +65,9 @@ pub fn sync_runner(engine: Arc<Engine>, cfg: Arc<Config>, metrics: Arc<Metrics>)
 /// Runs the service until SIGTERM/SIGINT.
 pub async fn run(cfg: Config, listen: Option<String>) -> Result<()> {
     let keys = ApiKeys::from_config(&cfg.server);
-    let listen = listen.or_else(|| cfg.server.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen = listen
+        .or_else(|| cfg.server.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let addr: SocketAddr = tokio::net::lookup_host(&listen)
         .await
         .with_context(|| format!("cannot resolve listen address {listen}"))?
@@ -83,14 +85,17 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<()> {
     let mut schedules = Vec::new();
     for s in &cfg.sources {
         if let Some(expr) = &s.schedule {
-            let sched = Schedule::parse(expr).with_context(|| format!("source '{}': invalid schedule", s.name))?;
+            let sched = Schedule::parse(expr)
+                .with_context(|| format!("source '{}': invalid schedule", s.name))?;
             schedules.push((s.name.clone(), sched));
         }
     }
     if cfg.sources.is_empty() {
         tracing::warn!("no help center configured: serving the existing index only (no sync)");
     } else if schedules.is_empty() {
-        tracing::warn!("no schedule configured (--schedule / HELPDEX_SCHEDULE / sources.schedule): syncs run only on demand and on webhooks");
+        tracing::warn!(
+            "no schedule configured (--schedule / HELPDEX_SCHEDULE / sources.schedule): syncs run only on demand and on webhooks"
+        );
     }
 
     let data_dir = cfg.data_dir.clone();
@@ -102,15 +107,24 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<()> {
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::new());
     let cancel = CancellationToken::new();
-    let scheduler = Scheduler::new(schedules, sync_runner(engine.clone(), cfg.clone(), metrics.clone()), cancel.clone());
+    let scheduler = Scheduler::new(
+        schedules,
+        sync_runner(engine.clone(), cfg.clone(), metrics.clone()),
+        cancel.clone(),
+    );
     let worker = tokio::spawn({
         let s = scheduler.clone();
         async move { s.run().await }
     });
 
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let advert = Advert { url: format!("http://{local}"), pid: std::process::id() };
+    let advert = Advert {
+        url: format!("http://{local}"),
+        pid: std::process::id(),
+    };
     std::fs::write(advert_path(&cfg.data_dir), serde_json::to_vec(&advert)?)
         .with_context(|| format!("writing {}", advert_path(&cfg.data_dir).display()))?;
     tracing::info!(url = %advert.url, sources = cfg.sources.len(), "helpdex serving");
@@ -118,8 +132,16 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<()> {
     println!("helpdex listening on {}", advert.url);
 
     tokio::spawn(shutdown_signal(cancel.clone()));
-    let state = AppState { engine: engine.clone(), cfg: cfg.clone(), keys, metrics, scheduler: scheduler.clone() };
-    let served = axum::serve(listener, api::router(state)).with_graceful_shutdown(cancel.clone().cancelled_owned()).await;
+    let state = AppState {
+        engine: engine.clone(),
+        cfg: cfg.clone(),
+        keys,
+        metrics,
+        scheduler: scheduler.clone(),
+    };
+    let served = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await;
     tracing::info!("shutting down: waiting for the sync in progress to commit its page");
     cancel.cancel();
     let _ = worker.await;
@@ -133,7 +155,9 @@ async fn shutdown_signal(cancel: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");

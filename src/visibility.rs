@@ -69,14 +69,23 @@ pub fn decide(
     let mut reasons = Vec::new();
     for id in segment_ids {
         let (vis, token, why) = match known.get(id) {
-            None => (Visibility::Internal, None, format!("segment {id} is unknown: internal")),
-            Some(s) if s.user_type == "staff" => {
-                (Visibility::Internal, None, format!("segment {id} '{}' is staff-only", s.name))
-            }
+            None => (
+                Visibility::Internal,
+                None,
+                format!("segment {id} is unknown: internal"),
+            ),
+            Some(s) if s.user_type == "staff" => (
+                Visibility::Internal,
+                None,
+                format!("segment {id} '{}' is staff-only", s.name),
+            ),
             Some(s) if s.user_type == "signed_in_users" && s.built_in => (
                 Visibility::SignedIn,
                 Some(ACCESS_SIGNED_IN.to_string()),
-                format!("segment {id} '{}' is the built-in signed-in segment", s.name),
+                format!(
+                    "segment {id} '{}' is the built-in signed-in segment",
+                    s.name
+                ),
             ),
             Some(s) if s.user_type == "signed_in_users" => (
                 Visibility::Restricted,
@@ -86,14 +95,17 @@ pub fn decide(
             Some(s) => (
                 Visibility::Internal,
                 None,
-                format!("segment {id} '{}' has unknown user_type '{}': internal", s.name, s.user_type),
+                format!(
+                    "segment {id} '{}' has unknown user_type '{}': internal",
+                    s.name, s.user_type
+                ),
             ),
         };
         best = best.min(vis);
-        if let Some(t) = token {
-            if !access.contains(&t) {
-                access.push(t);
-            }
+        if let Some(t) = token
+            && !access.contains(&t)
+        {
+            access.push(t);
         }
         reasons.push(why);
     }
@@ -131,13 +143,25 @@ mod tests {
         let s = segs();
         assert_eq!(decide(&[], Some(&s), false).visibility, Visibility::Public);
         assert_eq!(decide(&[], Some(&s), true).visibility, Visibility::SignedIn);
-        assert_eq!(decide(&[1], Some(&s), false).visibility, Visibility::SignedIn);
-        assert_eq!(decide(&[2], Some(&s), false).visibility, Visibility::Internal);
+        assert_eq!(
+            decide(&[1], Some(&s), false).visibility,
+            Visibility::SignedIn
+        );
+        assert_eq!(
+            decide(&[2], Some(&s), false).visibility,
+            Visibility::Internal
+        );
         let r = decide(&[3], Some(&s), false);
         assert_eq!(r.visibility, Visibility::Restricted);
         assert_eq!(r.access, vec!["segment:3", "staff"]);
-        assert_eq!(decide(&[4], Some(&s), false).visibility, Visibility::Internal);
-        assert_eq!(decide(&[99], Some(&s), false).visibility, Visibility::Internal);
+        assert_eq!(
+            decide(&[4], Some(&s), false).visibility,
+            Visibility::Internal
+        );
+        assert_eq!(
+            decide(&[99], Some(&s), false).visibility,
+            Visibility::Internal
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub enum StoreError {
     #[error("state database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The database was written by a newer helpdex.
-    #[error("the state database {path} has schema version {found}, newer than this helpdex ({supported}); upgrade helpdex")]
+    #[error(
+        "the state database {path} has schema version {found}, newer than this helpdex ({supported}); upgrade helpdex"
+    )]
     FromTheFuture {
         /// File.
         path: PathBuf,
@@ -42,7 +44,10 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), "ALTER TABLE sources ADD COLUMN brand TEXT;"];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    "ALTER TABLE sources ADD COLUMN brand TEXT;",
+];
 
 /// Stored state of one source.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -195,8 +200,10 @@ fn from_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
 impl Store {
     /// Opens (creating and migrating) `dir/helpdex.sqlite3`.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("helpdex.sqlite3");
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -314,7 +321,9 @@ impl Store {
         help_center_state: Option<&str>,
         brand: Option<&str>,
     ) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE sources SET segments_readable = ?2, help_center_state = ?3, brand = COALESCE(?4, brand) WHERE name = ?1",
             params![source, segments.is_some() as i64, help_center_state, brand],
@@ -336,9 +345,11 @@ impl Store {
     pub fn segments(&self, source: &str) -> Result<Option<HashMap<u64, SegmentInfo>>> {
         let readable: Option<Option<i64>> = self
             .conn
-            .query_row("SELECT segments_readable FROM sources WHERE name = ?1", [source], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT segments_readable FROM sources WHERE name = ?1",
+                [source],
+                |r| r.get(0),
+            )
             .optional()?;
         if readable.flatten() != Some(1) {
             return Ok(None);
@@ -369,7 +380,9 @@ impl Store {
         sections: &[(u64, String, Option<u64>, Option<String>)],
         categories: &[(u64, String, Option<String>)],
     ) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM sections WHERE source = ?1", [source])?;
         tx.execute("DELETE FROM categories WHERE source = ?1", [source])?;
         for (id, name, cat, url) in sections {
@@ -390,9 +403,12 @@ impl Store {
 
     /// Section name by id.
     pub fn section_names(&self, source: &str) -> Result<HashMap<u64, String>> {
-        let mut st = self.conn.prepare("SELECT id, name FROM sections WHERE source = ?1")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT id, name FROM sections WHERE source = ?1")?;
         let rows = st.query_map([source], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// What is stored of one article, for change detection.
@@ -405,7 +421,9 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some((updated_at, visibility)) = head else { return Ok(None) };
+        let Some((updated_at, visibility)) = head else {
+            return Ok(None);
+        };
         let mut st = self.conn.prepare_cached(
             "SELECT locale, content_hash, index_hash, draft, normalizer_version FROM translations
              WHERE source = ?1 AND article_id = ?2",
@@ -422,21 +440,29 @@ impl Store {
             ))
         })?;
         let translations = rows.collect::<std::result::Result<_, _>>()?;
-        Ok(Some(StoredArticle { updated_at, visibility, translations }))
+        Ok(Some(StoredArticle {
+            updated_at,
+            visibility,
+            translations,
+        }))
     }
 
     /// Every stored article id of a source.
     pub fn article_ids(&self, source: &str) -> Result<Vec<u64>> {
-        let mut st =
-            self.conn.prepare("SELECT article_id FROM articles WHERE source = ?1 ORDER BY article_id")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT article_id FROM articles WHERE source = ?1 ORDER BY article_id")?;
         let rows = st.query_map([source], |r| Ok(r.get::<_, i64>(0)? as u64))?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// Applies one batch in a single transaction and returns the last change seq it wrote.
     pub fn apply(&mut self, source: &str, b: &Batch) -> Result<i64> {
         let now = now_iso();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for id in &b.delete_articles {
             tx.execute(
                 "DELETE FROM articles WHERE source = ?1 AND article_id = ?2",
@@ -522,7 +548,14 @@ impl Store {
                  VALUES (?1,?2,?3,?4,?5,?6)",
             )?;
             for l in &t.normalized.links {
-                link.execute(params![source, id, t.locale, l.article_id as i64, l.locale, l.text])?;
+                link.execute(params![
+                    source,
+                    id,
+                    t.locale,
+                    l.article_id as i64,
+                    l.locale,
+                    l.text
+                ])?;
             }
         }
         let mut last = 0;
@@ -531,7 +564,10 @@ impl Store {
             last = tx.last_insert_rowid();
         }
         if let Some(c) = b.cursor {
-            tx.execute("UPDATE sources SET cursor = MAX(cursor, ?2) WHERE name = ?1", params![source, c])?;
+            tx.execute(
+                "UPDATE sources SET cursor = MAX(cursor, ?2) WHERE name = ?1",
+                params![source, c],
+            )?;
         }
         tx.commit()?;
         Ok(last)
@@ -541,14 +577,20 @@ impl Store {
     pub fn high_water(&self) -> Result<i64> {
         Ok(self
             .conn
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'changes'", [], |r| r.get(0))
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?
             .unwrap_or(0))
     }
 
     /// Changed doc keys after `seq`, deduplicated, with the highest seq seen.
     pub fn changes_after(&self, seq: i64) -> Result<(Vec<String>, i64)> {
-        let mut st = self.conn.prepare("SELECT seq, doc_key FROM changes WHERE seq > ?1 ORDER BY seq")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT seq, doc_key FROM changes WHERE seq > ?1 ORDER BY seq")?;
         let rows = st.query_map([seq], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
         let mut keys = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -565,7 +607,8 @@ impl Store {
 
     /// Drops change rows the index has applied.
     pub fn prune_changes(&self, upto: i64) -> Result<()> {
-        self.conn.execute("DELETE FROM changes WHERE seq <= ?1", [upto])?;
+        self.conn
+            .execute("DELETE FROM changes WHERE seq <= ?1", [upto])?;
         Ok(())
     }
 
@@ -576,18 +619,26 @@ impl Store {
              ORDER BY source, article_id, locale",
         )?;
         let rows = st.query_map([], |r| {
-            Ok(crate::model::doc_key(&r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, &r.get::<_, String>(2)?))
+            Ok(crate::model::doc_key(
+                &r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)? as u64,
+                &r.get::<_, String>(2)?,
+            ))
         })?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// The indexed form of a translation; `None` when it is gone or a draft.
     pub fn index_doc(&self, key: &str) -> Result<Option<IndexDoc>> {
         let mut parts = key.rsplitn(3, '/');
-        let (Some(locale), Some(id), Some(source)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(locale), Some(id), Some(source)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Ok(None);
         };
-        let Ok(id) = id.parse::<u64>() else { return Ok(None) };
+        let Ok(id) = id.parse::<u64>() else {
+            return Ok(None);
+        };
         let row = self
             .conn
             .prepare_cached(
@@ -615,8 +666,20 @@ impl Store {
                 ))
             })
             .optional()?;
-        let Some((title, html_url, access, visibility, section_id, section, labels, hash, updated, outdated, draft, brand)) =
-            row
+        let Some((
+            title,
+            html_url,
+            access,
+            visibility,
+            section_id,
+            section,
+            labels,
+            hash,
+            updated,
+            outdated,
+            draft,
+            brand,
+        )) = row
         else {
             return Ok(None);
         };
@@ -657,16 +720,19 @@ impl Store {
                 hash: r.get(4)?,
             })
         })?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// The live index generation and its schema version.
     pub fn index_state(&self) -> Result<Option<(String, u32)>> {
         Ok(self
             .conn
-            .query_row("SELECT generation, schema_version FROM index_state WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT generation, schema_version FROM index_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?)
     }
 
@@ -689,7 +755,8 @@ impl Store {
         let rows = st.query_map(params![source, crate::normalize::NORMALIZER_VERSION], |r| {
             Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
         })?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// Raw stored translation fields (title, html_url, draft, outdated, updated_at, body).
@@ -706,7 +773,16 @@ impl Store {
                 "SELECT title, html_url, draft, outdated, updated_at, body FROM translations
                  WHERE source = ?1 AND article_id = ?2 AND locale = ?3",
                 params![source, id as i64, locale],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()?)
     }
@@ -739,9 +815,12 @@ impl Store {
 
     /// Sources holding an article id.
     pub fn sources_of(&self, id: u64) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare("SELECT source FROM articles WHERE article_id = ?1 ORDER BY source")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT source FROM articles WHERE article_id = ?1 ORDER BY source")?;
         let rows = st.query_map([id as i64], |r| r.get(0))?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// Locales stored for an article with (draft, outdated, content_hash, synced_at, updated_at).
@@ -750,7 +829,19 @@ impl Store {
         &self,
         source: &str,
         id: u64,
-    ) -> Result<Vec<(String, String, String, bool, bool, String, String, String, Option<String>)>> {
+    ) -> Result<
+        Vec<(
+            String,
+            String,
+            String,
+            bool,
+            bool,
+            String,
+            String,
+            String,
+            Option<String>,
+        )>,
+    > {
         let mut st = self.conn.prepare(
             "SELECT locale, title, html_url, draft, outdated, content_hash, index_hash, synced_at, updated_at
              FROM translations WHERE source = ?1 AND article_id = ?2 ORDER BY locale",
@@ -768,7 +859,8 @@ impl Store {
                 r.get(8)?,
             ))
         })?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// Counts of published translations by (visibility, locale).
@@ -779,7 +871,8 @@ impl Store {
              GROUP BY a.visibility, t.locale ORDER BY 1, 2",
         )?;
         let rows = st.query_map([source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// A canonical dump of the content state, for tests comparing two stores.
@@ -790,7 +883,8 @@ impl Store {
              FROM translations t JOIN articles a USING (source, article_id) ORDER BY 1",
         )?;
         let rows = st.query_map([], |r| r.get(0))?;
-        rows.collect::<std::result::Result<_, _>>().map_err(Into::into)
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 }
 
@@ -831,8 +925,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(dir.path()).unwrap();
         s.ensure_source("a", "http://x").unwrap();
-        s.apply("a", &Batch { cursor: Some(100), ..Batch::default() }).unwrap();
-        s.apply("a", &Batch { cursor: Some(1), ..Batch::default() }).unwrap();
+        s.apply(
+            "a",
+            &Batch {
+                cursor: Some(100),
+                ..Batch::default()
+            },
+        )
+        .unwrap();
+        s.apply(
+            "a",
+            &Batch {
+                cursor: Some(1),
+                ..Batch::default()
+            },
+        )
+        .unwrap();
         assert_eq!(s.source("a").unwrap().unwrap().cursor, 100);
     }
 
@@ -843,6 +951,9 @@ mod tests {
         let c = Connection::open(dir.path().join("helpdex.sqlite3")).unwrap();
         c.pragma_update(None, "user_version", 99).unwrap();
         drop(c);
-        assert!(matches!(Store::open(dir.path()), Err(StoreError::FromTheFuture { .. })));
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::FromTheFuture { .. })
+        ));
     }
 }

@@ -115,7 +115,10 @@ pub struct SyncOptions {
 
 /// A progress callback: source name and articles fetched so far in this run.
 #[derive(Clone)]
-pub struct Progress(pub Arc<dyn Fn(&str, u64) + Send + Sync>);
+pub struct Progress(pub Arc<ProgressFn>);
+
+/// The signature of a progress callback.
+pub type ProgressFn = dyn Fn(&str, u64) + Send + Sync;
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,7 +130,9 @@ impl std::fmt::Debug for Progress {
 pub async fn sync_all(engine: Arc<Engine>, cfg: &Config, opts: &SyncOptions) -> SyncReport {
     let mut report = SyncReport::default();
     for src in &cfg.sources {
-        report.sources.push(sync_source(engine.clone(), cfg, src, opts).await);
+        report
+            .sources
+            .push(sync_source(engine.clone(), cfg, src, opts).await);
     }
     report
 }
@@ -141,13 +146,22 @@ pub async fn sync_source(
 ) -> SourceReport {
     use tracing::Instrument;
     // The run id ties together every log line of one run, across awaits.
-    let span = tracing::info_span!("sync", source = %src.name, run = %uuid::Uuid::new_v4().simple());
+    let span =
+        tracing::info_span!("sync", source = %src.name, run = %uuid::Uuid::new_v4().simple());
     run_source(engine, cfg, src, opts).instrument(span).await
 }
 
-async fn run_source(engine: Arc<Engine>, cfg: &Config, src: &SourceConfig, opts: &SyncOptions) -> SourceReport {
+async fn run_source(
+    engine: Arc<Engine>,
+    cfg: &Config,
+    src: &SourceConfig,
+    opts: &SyncOptions,
+) -> SourceReport {
     let started = Instant::now();
-    let mut rep = SourceReport { source: src.name.clone(), ..SourceReport::default() };
+    let mut rep = SourceReport {
+        source: src.name.clone(),
+        ..SourceReport::default()
+    };
     let client = match Client::new(src.client.clone()) {
         Ok(c) => c,
         Err(e) => {
@@ -156,7 +170,14 @@ async fn run_source(engine: Arc<Engine>, cfg: &Config, src: &SourceConfig, opts:
             return rep;
         }
     };
-    let run = Runner { engine: engine.clone(), cfg, src, client: client.clone(), cancel: opts.cancel.clone(), progress: opts.progress.clone() };
+    let run = Runner {
+        engine: engine.clone(),
+        cfg,
+        src,
+        client: client.clone(),
+        cancel: opts.cancel.clone(),
+        progress: opts.progress.clone(),
+    };
     let _ = blocking(&engine, {
         let (n, u) = (src.name.clone(), src.client.base_url.clone());
         move |e| {
@@ -176,7 +197,11 @@ async fn run_source(engine: Arc<Engine>, cfg: &Config, src: &SourceConfig, opts:
         Ok(full) => (full.then(|| chrono::Utc::now().timestamp()), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    rep.result = if err.is_some() { "error".into() } else { "ok".into() };
+    rep.result = if err.is_some() {
+        "error".into()
+    } else {
+        "ok".into()
+    };
     rep.error = err.clone();
     match &err {
         Some(e) => tracing::error!(error = %e, "sync failed"),
@@ -208,7 +233,9 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&Engine) -> Result<T, SyncError> + Send + 'static,
 ) -> Result<T, SyncError> {
     let e = engine.clone();
-    tokio::task::spawn_blocking(move || f(&e)).await.map_err(|e| SyncError::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(move || f(&e))
+        .await
+        .map_err(|e| SyncError::Internal(e.to_string()))?
 }
 
 struct Runner<'a> {
@@ -254,12 +281,18 @@ impl Runner<'_> {
         }
         self.export(&mut ctx, rep).await?;
         let name = self.name();
-        let state = blocking(&self.engine, move |e| Ok(e.store().source(&name)?.unwrap_or_default())).await?;
+        let state = blocking(&self.engine, move |e| {
+            Ok(e.store().source(&name)?.unwrap_or_default())
+        })
+        .await?;
         let full_due = opts.full
             || self.cfg.full_sweep_every.is_some_and(|every| {
-                state.last_full_sweep.is_none_or(|t| chrono::Utc::now().timestamp() - t >= every.as_secs() as i64)
+                state
+                    .last_full_sweep
+                    .is_none_or(|t| chrono::Utc::now().timestamp() - t >= every.as_secs() as i64)
             });
-        let reconcile_due = self.cfg.reconcile_every > 0 && (state.syncs as u64) % (self.cfg.reconcile_every as u64) == 0;
+        let reconcile_due = self.cfg.reconcile_every > 0
+            && (state.syncs as u64).is_multiple_of(self.cfg.reconcile_every as u64);
         if full_due || reconcile_due {
             self.reconcile_and_sweep(&mut ctx, full_due, rep).await?;
         }
@@ -271,7 +304,12 @@ impl Runner<'_> {
         let segments = match self.client.user_segments().await {
             Ok(list) => Some(
                 list.into_iter()
-                    .map(|s| SegmentInfo { id: s.id, name: s.name, user_type: s.user_type, built_in: s.built_in })
+                    .map(|s| SegmentInfo {
+                        id: s.id,
+                        name: s.name,
+                        user_type: s.user_type,
+                        built_in: s.built_in,
+                    })
                     .collect::<Vec<_>>(),
             ),
             Err(ZendeskError::Forbidden { .. }) => {
@@ -284,16 +322,33 @@ impl Runner<'_> {
             Err(e) => return Err(e.into()),
         };
         // The brand decides whether the whole help center is restricted; optional information.
-        let host = url::Url::parse(&self.src.client.base_url).ok().and_then(|u| u.host_str().map(str::to_string));
+        let host = url::Url::parse(&self.src.client.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string));
         let (state, brand) = match self.client.brands().await {
             Ok(brands) => {
-                let first_label = host.as_deref().and_then(|h| h.split('.').next()).unwrap_or_default().to_string();
+                let first_label = host
+                    .as_deref()
+                    .and_then(|h| h.split('.').next())
+                    .unwrap_or_default()
+                    .to_string();
                 let b = brands
                     .iter()
-                    .find(|b| b.host_mapping.as_deref().is_some_and(|m| Some(m) == host.as_deref()))
-                    .or_else(|| brands.iter().find(|b| b.subdomain.as_deref() == Some(first_label.as_str())))
+                    .find(|b| {
+                        b.host_mapping
+                            .as_deref()
+                            .is_some_and(|m| Some(m) == host.as_deref())
+                    })
+                    .or_else(|| {
+                        brands
+                            .iter()
+                            .find(|b| b.subdomain.as_deref() == Some(first_label.as_str()))
+                    })
                     .or_else(|| (brands.len() == 1).then(|| &brands[0]));
-                (b.and_then(|b| b.help_center_state.clone()), b.map(|b| b.name.clone()).filter(|n| !n.is_empty()))
+                (
+                    b.and_then(|b| b.help_center_state.clone()),
+                    b.map(|b| b.name.clone()).filter(|n| !n.is_empty()),
+                )
             }
             Err(e) if e.is_auth() || matches!(e, ZendeskError::NotFound { .. }) => (None, None),
             Err(e) => return Err(e.into()),
@@ -307,8 +362,14 @@ impl Runner<'_> {
         blocking(&self.engine, move |e| {
             let mut s = e.store();
             s.save_segments(&name, segs.as_deref(), st.as_deref(), brand.as_deref())?;
-            let secs: Vec<_> = sections.iter().map(|x| (x.id, x.name.clone(), x.category_id, x.html_url.clone())).collect();
-            let cats: Vec<_> = categories.iter().map(|x| (x.id, x.name.clone(), x.html_url.clone())).collect();
+            let secs: Vec<_> = sections
+                .iter()
+                .map(|x| (x.id, x.name.clone(), x.category_id, x.html_url.clone()))
+                .collect();
+            let cats: Vec<_> = categories
+                .iter()
+                .map(|x| (x.id, x.name.clone(), x.html_url.clone()))
+                .collect();
             s.save_structure(&name, &secs, &cats)?;
             Ok(())
         })
@@ -351,7 +412,16 @@ impl Runner<'_> {
                     continue;
                 };
                 let d = decide(&article.segment_ids(), segs.as_ref(), restricted);
-                plan_article(&name, &article, &translations, Some(&stored), &d, &sections, &e.normalize, &mut batch);
+                plan_article(
+                    &name,
+                    &article,
+                    &translations,
+                    Some(&stored),
+                    &d,
+                    &sections,
+                    &e.normalize,
+                    &mut batch,
+                );
             }
             let n = batch.translations.len() as u64;
             e.apply(&name, &batch)?;
@@ -359,7 +429,10 @@ impl Runner<'_> {
         })
         .await?;
         if n > 0 {
-            tracing::info!(translations = n, "re-normalized stored bodies after a normalizer change");
+            tracing::info!(
+                translations = n,
+                "re-normalized stored bodies after a normalizer change"
+            );
         }
         rep.renormalized = n;
         Ok(())
@@ -376,7 +449,9 @@ impl Runner<'_> {
             let mut batch = Batch::default();
             let mut n = 0;
             for id in ids {
-                let Some(row) = e.store().article_row(&name, id)? else { continue };
+                let Some(row) = e.store().article_row(&name, id)? else {
+                    continue;
+                };
                 let d = decide(&row.segment_ids, segs.as_ref(), restricted);
                 if d.access == row.access && d.visibility.as_str() == row.visibility {
                     continue;
@@ -389,7 +464,16 @@ impl Runner<'_> {
                     continue;
                 };
                 n += 1;
-                plan_article(&name, &article, &translations, Some(&stored), &d, &sections, &e.normalize, &mut batch);
+                plan_article(
+                    &name,
+                    &article,
+                    &translations,
+                    Some(&stored),
+                    &d,
+                    &sections,
+                    &e.normalize,
+                    &mut batch,
+                );
             }
             e.apply(&name, &batch)?;
             Ok(n)
@@ -402,7 +486,10 @@ impl Runner<'_> {
     /// The incremental export from the saved cursor, one transaction per page.
     async fn export(&self, ctx: &mut RunCtx, rep: &mut SourceReport) -> Result<(), SyncError> {
         let name = self.name();
-        let mut start = blocking(&self.engine, move |e| Ok(e.store().source(&name)?.map(|s| s.cursor).unwrap_or(0))).await?;
+        let mut start = blocking(&self.engine, move |e| {
+            Ok(e.store().source(&name)?.map(|s| s.cursor).unwrap_or(0))
+        })
+        .await?;
         let mut pages = 0u32;
         loop {
             pages += 1;
@@ -412,16 +499,24 @@ impl Runner<'_> {
             let page = self.client.incremental_page(start).await?;
             rep.articles_fetched += page.articles.len() as u64;
             let end = page.end_time;
-            let stalled = page.next_page.is_some() && !page.articles.is_empty() && end == Some(start);
+            let stalled =
+                page.next_page.is_some() && !page.articles.is_empty() && end == Some(start);
             let mut records = page.articles;
             let mut cursor = next_cursor(start, end, records.len());
             if stalled {
                 // More than a page changed within one second: next_page would repeat forever.
                 // Page through that second with the cursor-paginated list instead, then step past it.
-                tracing::warn!(start_time = start, "more than one export page shares one second; paging it through the list endpoint");
+                tracing::warn!(
+                    start_time = start,
+                    "more than one export page shares one second; paging it through the list endpoint"
+                );
                 let listed = self.client.list_articles(None, Some(start)).await?;
                 rep.articles_fetched += listed.len() as u64;
-                records.extend(listed.into_iter().filter(|a| epoch(a.updated_at.as_deref()) == Some(start)));
+                records.extend(
+                    listed
+                        .into_iter()
+                        .filter(|a| epoch(a.updated_at.as_deref()) == Some(start)),
+                );
                 cursor = start + 1;
             }
             self.process(ctx, records, Some(cursor), rep).await?;
@@ -469,7 +564,10 @@ impl Runner<'_> {
         let mut needing: Vec<Article> = Vec::new();
         for (id, a) in by_id {
             match stored.get(&id) {
-                Some(s) if s.updated_at == a.updated_at && s.visibility == ctx.decide(&a).visibility.as_str() => {
+                Some(s)
+                    if s.updated_at == a.updated_at
+                        && s.visibility == ctx.decide(&a).visibility.as_str() =>
+                {
                     rep.unchanged += 1
                 }
                 _ => needing.push(a),
@@ -477,12 +575,24 @@ impl Runner<'_> {
         }
         needing.sort_by_key(|a| a.id);
         let translations = self.translations_for(ctx, &needing).await?;
-        let mut batch = Batch { cursor, ..Batch::default() };
+        let mut batch = Batch {
+            cursor,
+            ..Batch::default()
+        };
         for a in &needing {
             let ts = translations.get(&a.id).cloned().unwrap_or_default();
             let ts = with_source_translation(a, ts);
             let d = ctx.decide(a);
-            match plan_article(&self.src.name, a, &ts, stored.get(&a.id), &d, &ctx.sections, &self.engine.normalize, &mut batch) {
+            match plan_article(
+                &self.src.name,
+                a,
+                &ts,
+                stored.get(&a.id),
+                &d,
+                &ctx.sections,
+                &self.engine.normalize,
+                &mut batch,
+            ) {
                 Outcome::Added => rep.added += 1,
                 Outcome::Updated => rep.updated += 1,
                 Outcome::Unchanged => rep.unchanged += 1,
@@ -508,7 +618,10 @@ impl Runner<'_> {
             return Ok(HashMap::new());
         }
         let name = self.name();
-        let known = blocking(&self.engine, move |e| Ok(e.store().article_ids(&name)?.len())).await?;
+        let known = blocking(&self.engine, move |e| {
+            Ok(e.store().article_ids(&name)?.len())
+        })
+        .await?;
         let total = known.max(needing.len());
         let listing_cost = ctx.locales.len().max(1) * total.div_ceil(100);
         if ctx.listings.is_none() && needing.len() <= listing_cost {
@@ -537,12 +650,19 @@ impl Runner<'_> {
         Ok(out)
     }
 
-    async fn fetch_listings(&self, ctx: &RunCtx) -> Result<HashMap<u64, Vec<Translation>>, SyncError> {
+    async fn fetch_listings(
+        &self,
+        ctx: &RunCtx,
+    ) -> Result<HashMap<u64, Vec<Translation>>, SyncError> {
         let mut by_article: HashMap<u64, Vec<Translation>> = HashMap::new();
         for locale in &ctx.locales {
             for a in self.client.list_articles(Some(locale), None).await? {
                 let t = Translation {
-                    locale: if a.locale.is_empty() { locale.clone() } else { a.locale.clone() },
+                    locale: if a.locale.is_empty() {
+                        locale.clone()
+                    } else {
+                        a.locale.clone()
+                    },
                     outdated: a.outdated_locales.contains(locale),
                     title: a.title,
                     body: a.body,
@@ -557,7 +677,12 @@ impl Runner<'_> {
     }
 
     /// One article by id (webhooks): show + translations; 404 removes it.
-    async fn sync_one(&self, ctx: &RunCtx, id: u64, rep: &mut SourceReport) -> Result<(), SyncError> {
+    async fn sync_one(
+        &self,
+        ctx: &RunCtx,
+        id: u64,
+        rep: &mut SourceReport,
+    ) -> Result<(), SyncError> {
         let name = self.name();
         let stored = blocking(&self.engine, move |e| Ok(e.store().article(&name, id)?)).await?;
         let mut batch = Batch::default();
@@ -572,7 +697,16 @@ impl Runner<'_> {
                 rep.articles_fetched += 1;
                 let ts = with_source_translation(&a, self.client.translations(id).await?);
                 let d = ctx.decide(&a);
-                match plan_article(&self.src.name, &a, &ts, stored.as_ref(), &d, &ctx.sections, &self.engine.normalize, &mut batch) {
+                match plan_article(
+                    &self.src.name,
+                    &a,
+                    &ts,
+                    stored.as_ref(),
+                    &d,
+                    &ctx.sections,
+                    &self.engine.normalize,
+                    &mut batch,
+                ) {
                     Outcome::Added => rep.added += 1,
                     Outcome::Updated => rep.updated += 1,
                     Outcome::Unchanged => rep.unchanged += 1,
@@ -587,7 +721,12 @@ impl Runner<'_> {
 
     /// Removal detection (list every id, confirm absentees with a 404 on show) and, when
     /// `full`, a hash comparison of every article (catches edits that did not move updated_at).
-    async fn reconcile_and_sweep(&self, ctx: &mut RunCtx, full: bool, rep: &mut SourceReport) -> Result<(), SyncError> {
+    async fn reconcile_and_sweep(
+        &self,
+        ctx: &mut RunCtx,
+        full: bool,
+        rep: &mut SourceReport,
+    ) -> Result<(), SyncError> {
         let listed = self.client.list_articles(None, None).await?;
         rep.articles_fetched += listed.len() as u64;
         rep.reconciled = true;
@@ -599,8 +738,13 @@ impl Runner<'_> {
             // The listing is not proof: only a 404 on show is.
             if self.client.show_article(id).await?.is_none() {
                 let name = self.name();
-                if let Some(s) = blocking(&self.engine, move |e| Ok(e.store().article(&name, id)?)).await? {
-                    tracing::info!(article_id = id, "article archived or deleted in zendesk; removing");
+                if let Some(s) =
+                    blocking(&self.engine, move |e| Ok(e.store().article(&name, id)?)).await?
+                {
+                    tracing::info!(
+                        article_id = id,
+                        "article archived or deleted in zendesk; removing"
+                    );
                     plan_removal(&self.src.name, id, &s, &mut batch);
                     rep.removed += 1;
                 }
@@ -629,9 +773,19 @@ impl Runner<'_> {
             let listings = ctx.listings.clone().unwrap_or_default();
             let mut batch = Batch::default();
             for a in &listed {
-                let ts = with_source_translation(a, listings.get(&a.id).cloned().unwrap_or_default());
+                let ts =
+                    with_source_translation(a, listings.get(&a.id).cloned().unwrap_or_default());
                 let d = ctx.decide(a);
-                match plan_article(&self.src.name, a, &ts, stored.get(&a.id), &d, &ctx.sections, &self.engine.normalize, &mut batch) {
+                match plan_article(
+                    &self.src.name,
+                    a,
+                    &ts,
+                    stored.get(&a.id),
+                    &d,
+                    &ctx.sections,
+                    &self.engine.normalize,
+                    &mut batch,
+                ) {
                     Outcome::Added => rep.added += 1,
                     Outcome::Updated => rep.updated += 1,
                     Outcome::Unchanged => {}
@@ -668,15 +822,27 @@ fn stored_as_wire(
     source: &str,
     id: u64,
 ) -> Result<Option<(Article, Vec<Translation>)>, SyncError> {
-    let Some(row) = s.article_row(source, id)? else { return Ok(None) };
+    let Some(row) = s.article_row(source, id)? else {
+        return Ok(None);
+    };
     let mut translations = Vec::new();
     let mut html_url = String::new();
     for (locale, ..) in s.translation_summaries(source, id)? {
-        if let Some((title, url, draft, outdated, updated_at, body)) = s.raw_translation(source, id, &locale)? {
+        if let Some((title, url, draft, outdated, updated_at, body)) =
+            s.raw_translation(source, id, &locale)?
+        {
             if locale == row.source_locale || html_url.is_empty() {
                 html_url = url.clone();
             }
-            translations.push(Translation { locale, title: Some(title), body, draft, outdated, html_url: Some(url), updated_at });
+            translations.push(Translation {
+                locale,
+                title: Some(title),
+                body,
+                draft,
+                outdated,
+                html_url: Some(url),
+                updated_at,
+            });
         }
     }
     let article = Article {
@@ -688,7 +854,11 @@ fn stored_as_wire(
         locale: row.source_locale.clone(),
         source_locale: row.source_locale,
         draft: false,
-        outdated_locales: translations.iter().filter(|t| t.outdated).map(|t| t.locale.clone()).collect(),
+        outdated_locales: translations
+            .iter()
+            .filter(|t| t.outdated)
+            .map(|t| t.locale.clone())
+            .collect(),
         user_segment_ids: row.segment_ids,
         user_segment_id: None,
         label_names: row.labels,

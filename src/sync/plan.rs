@@ -51,6 +51,7 @@ pub fn index_hash(
 
 /// Plans one article: its current translations (all locales it has now) against the store.
 /// Appends to `batch` and returns the outcome.
+#[allow(clippy::too_many_arguments)] // each input is one fact the plan depends on; a struct would only rename them
 pub fn plan_article(
     source: &str,
     article: &Article,
@@ -61,7 +62,10 @@ pub fn plan_article(
     opts: &NormalizeOptions,
     batch: &mut Batch,
 ) -> Outcome {
-    let section_name = article.section_id.and_then(|s| section_names.get(&s)).map(String::as_str);
+    let section_name = article
+        .section_id
+        .and_then(|s| section_names.get(&s))
+        .map(String::as_str);
     batch.articles.push(ArticleRow {
         article_id: article.id,
         section_id: article.section_id,
@@ -99,7 +103,9 @@ pub fn plan_article(
             outdated,
         );
         let before = stored.and_then(|s| s.translations.get(&t.locale));
-        if before.is_some_and(|b| b.index_hash == ih && b.normalizer_version == crate::normalize::NORMALIZER_VERSION) {
+        if before.is_some_and(|b| {
+            b.index_hash == ih && b.normalizer_version == crate::normalize::NORMALIZER_VERSION
+        }) {
             continue;
         }
         changed = true;
@@ -118,7 +124,11 @@ pub fn plan_article(
         });
     }
     if let Some(s) = stored {
-        let mut gone: Vec<&String> = s.translations.keys().filter(|l| !seen.contains(l)).collect();
+        let mut gone: Vec<&String> = s
+            .translations
+            .keys()
+            .filter(|l| !seen.contains(l))
+            .collect();
         gone.sort();
         for l in gone {
             changed = true;
@@ -153,7 +163,9 @@ pub fn localized_url(url: &str, from: &str, to: &str) -> String {
 
 /// Epoch seconds of a Zendesk timestamp.
 pub fn epoch(ts: Option<&str>) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(ts?).ok().map(|d| d.timestamp())
+    chrono::DateTime::parse_from_rfc3339(ts?)
+        .ok()
+        .map(|d| d.timestamp())
 }
 
 /// Where the cursor goes after a page: forward to `end_time` when the page had data, never
@@ -178,8 +190,24 @@ mod tests {
         }))
         .unwrap();
         let t = vec![
-            Translation { locale: "en-us".into(), title: Some("T".into()), body: Some(body.into()), draft: false, outdated: false, html_url: None, updated_at: None },
-            Translation { locale: "de".into(), title: Some("T de".into()), body: Some("<p>Hallo</p>".into()), draft: false, outdated: false, html_url: None, updated_at: None },
+            Translation {
+                locale: "en-us".into(),
+                title: Some("T".into()),
+                body: Some(body.into()),
+                draft: false,
+                outdated: false,
+                html_url: None,
+                updated_at: None,
+            },
+            Translation {
+                locale: "de".into(),
+                title: Some("T de".into()),
+                body: Some("<p>Hallo</p>".into()),
+                draft: false,
+                outdated: false,
+                html_url: None,
+                updated_at: None,
+            },
         ];
         (a, t)
     }
@@ -214,13 +242,31 @@ mod tests {
     fn unchanged_article_plans_no_change() {
         let (a, t) = art(1, "<p>Hello</p>");
         let mut b = Batch::default();
-        let o = plan_article("s", &a, &t, None, &public(), &HashMap::new(), &Default::default(), &mut b);
+        let o = plan_article(
+            "s",
+            &a,
+            &t,
+            None,
+            &public(),
+            &HashMap::new(),
+            &Default::default(),
+            &mut b,
+        );
         assert_eq!(o, Outcome::Added);
         assert_eq!(b.changed, vec!["s/1/en-us", "s/1/de"]);
         assert_eq!(b.translations[1].html_url, "https://x/hc/de/articles/1-T");
         let stored = stored_from(&b);
         let mut b2 = Batch::default();
-        let o = plan_article("s", &a, &t, Some(&stored), &public(), &HashMap::new(), &Default::default(), &mut b2);
+        let o = plan_article(
+            "s",
+            &a,
+            &t,
+            Some(&stored),
+            &public(),
+            &HashMap::new(),
+            &Default::default(),
+            &mut b2,
+        );
         assert_eq!(o, Outcome::Unchanged);
         assert!(b2.changed.is_empty() && b2.translations.is_empty());
     }
@@ -229,11 +275,29 @@ mod tests {
     fn one_locale_edit_changes_one_doc() {
         let (a, mut t) = art(1, "<p>Hello</p>");
         let mut b = Batch::default();
-        plan_article("s", &a, &t, None, &public(), &HashMap::new(), &Default::default(), &mut b);
+        plan_article(
+            "s",
+            &a,
+            &t,
+            None,
+            &public(),
+            &HashMap::new(),
+            &Default::default(),
+            &mut b,
+        );
         let stored = stored_from(&b);
         t[1].body = Some("<p>Hallo Welt</p>".into());
         let mut b2 = Batch::default();
-        let o = plan_article("s", &a, &t, Some(&stored), &public(), &HashMap::new(), &Default::default(), &mut b2);
+        let o = plan_article(
+            "s",
+            &a,
+            &t,
+            Some(&stored),
+            &public(),
+            &HashMap::new(),
+            &Default::default(),
+            &mut b2,
+        );
         assert_eq!(o, Outcome::Updated);
         assert_eq!(b2.changed, vec!["s/1/de"]);
     }
@@ -242,12 +306,30 @@ mod tests {
     fn visibility_change_touches_every_locale_and_removed_locale_is_deleted() {
         let (a, t) = art(1, "<p>Hello</p>");
         let mut b = Batch::default();
-        plan_article("s", &a, &t, None, &public(), &HashMap::new(), &Default::default(), &mut b);
+        plan_article(
+            "s",
+            &a,
+            &t,
+            None,
+            &public(),
+            &HashMap::new(),
+            &Default::default(),
+            &mut b,
+        );
         let stored = stored_from(&b);
         let internal = crate::visibility::decide(&[9], None, false);
         assert_eq!(internal.visibility, Visibility::Internal);
         let mut b2 = Batch::default();
-        plan_article("s", &a, &t[..1], Some(&stored), &internal, &HashMap::new(), &Default::default(), &mut b2);
+        plan_article(
+            "s",
+            &a,
+            &t[..1],
+            Some(&stored),
+            &internal,
+            &HashMap::new(),
+            &Default::default(),
+            &mut b2,
+        );
         assert_eq!(b2.changed, vec!["s/1/en-us", "s/1/de"]);
         assert_eq!(b2.delete_translations, vec![(1, "de".to_string())]);
     }

@@ -37,7 +37,9 @@ impl Auth {
         match self {
             Auth::ApiToken { .. } => "the API token (--zendesk-email / --zendesk-token)",
             Auth::OAuth(_) => "the OAuth token (--zendesk-oauth-token)",
-            Auth::Anonymous => "no credentials were given (set --zendesk-email and --zendesk-token)",
+            Auth::Anonymous => {
+                "no credentials were given (set --zendesk-email and --zendesk-token)"
+            }
         }
     }
 }
@@ -54,9 +56,7 @@ pub enum ZendeskError {
         what: &'static str,
     },
     /// 403: authenticated but not allowed.
-    #[error(
-        "zendesk refused access to {path} (403): {hint}"
-    )]
+    #[error("zendesk refused access to {path} (403): {hint}")]
     Forbidden {
         /// Request path.
         path: String,
@@ -70,7 +70,9 @@ pub enum ZendeskError {
         path: String,
     },
     /// Rate limited for longer than the configured cap allows.
-    #[error("zendesk rate limit on {path}: asked to wait {wait:?}, more than the cap of {cap:?}; the next run resumes from the saved cursor")]
+    #[error(
+        "zendesk rate limit on {path}: asked to wait {wait:?}, more than the cap of {cap:?}; the next run resumes from the saved cursor"
+    )]
     RateLimited {
         /// Request path.
         path: String,
@@ -127,7 +129,10 @@ pub enum ZendeskError {
 impl ZendeskError {
     /// Authentication or permission problems: stop the source, change nothing.
     pub fn is_auth(&self) -> bool {
-        matches!(self, ZendeskError::Unauthorized { .. } | ZendeskError::Forbidden { .. })
+        matches!(
+            self,
+            ZendeskError::Unauthorized { .. } | ZendeskError::Forbidden { .. }
+        )
     }
 }
 
@@ -210,7 +215,11 @@ impl Client {
             base.set_path(&p);
         }
         let http = reqwest::Client::builder()
-            .user_agent(concat!("helpdex/", env!("CARGO_PKG_VERSION"), " (+https://github.com/helpdex)"))
+            .user_agent(concat!(
+                "helpdex/",
+                env!("CARGO_PKG_VERSION"),
+                " (+https://github.com/helpdex)"
+            ))
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -237,7 +246,9 @@ impl Client {
     }
 
     fn url(&self, path: &str) -> Result<url::Url, ZendeskError> {
-        self.base.join(path.trim_start_matches('/')).map_err(|e| ZendeskError::BadUrl(e.to_string()))
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ZendeskError::BadUrl(e.to_string()))
     }
 
     fn bump(&self, f: impl FnOnce(&mut RequestStats)) {
@@ -258,7 +269,10 @@ impl Client {
             attempt += 1;
             let pause = self.pace.lock().expect("pace lock").take();
             if let Some(p) = pause {
-                tracing::info!(pause_ms = p.as_millis() as u64, "rate-limit budget under the reserve; pausing");
+                tracing::info!(
+                    pause_ms = p.as_millis() as u64,
+                    "rate-limit budget under the reserve; pausing"
+                );
                 tokio::time::sleep(p).await;
                 self.bump(|s| s.rate_limit_wait_secs += p.as_secs_f64());
             }
@@ -277,7 +291,11 @@ impl Client {
                 Err(e) => {
                     let detail = transport_detail(&e);
                     if attempt >= self.retry.max_attempts {
-                        return Err(ZendeskError::Transport { path: shown, attempts: attempt, detail });
+                        return Err(ZendeskError::Transport {
+                            path: shown,
+                            attempts: attempt,
+                            detail,
+                        });
                     }
                     tracing::warn!(path = %shown, attempt, error = %detail, "zendesk request failed; retrying");
                     self.backoff(attempt).await;
@@ -286,7 +304,10 @@ impl Client {
             };
             let status = resp.status().as_u16();
             let header = |name: &str| {
-                resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
             };
             let limit = header("x-rate-limit").and_then(|v| v.parse().ok());
             let remaining = header("x-rate-limit-remaining").and_then(|v| v.parse().ok());
@@ -299,7 +320,11 @@ impl Client {
                         Err(e) => {
                             let detail = transport_detail(&e);
                             if attempt >= self.retry.max_attempts {
-                                return Err(ZendeskError::Transport { path: shown, attempts: attempt, detail });
+                                return Err(ZendeskError::Transport {
+                                    path: shown,
+                                    attempts: attempt,
+                                    detail,
+                                });
                             }
                             self.backoff(attempt).await;
                             continue;
@@ -346,7 +371,10 @@ impl Client {
                     continue;
                 }
                 401 => {
-                    return Err(ZendeskError::Unauthorized { path: shown, what: self.auth.describe() });
+                    return Err(ZendeskError::Unauthorized {
+                        path: shown,
+                        what: self.auth.describe(),
+                    });
                 }
                 403 => {
                     let hint = if shown.contains("user_segments") {
@@ -361,7 +389,11 @@ impl Client {
                 404 => return Err(ZendeskError::NotFound { path: shown }),
                 500..=599 => {
                     if attempt >= self.retry.max_attempts {
-                        return Err(ZendeskError::Server { path: shown, status, attempts: attempt });
+                        return Err(ZendeskError::Server {
+                            path: shown,
+                            status,
+                            attempts: attempt,
+                        });
                     }
                     tracing::warn!(path = %shown, status, attempt, "zendesk server error; retrying");
                     self.backoff(attempt).await;
@@ -369,7 +401,11 @@ impl Client {
                 _ => {
                     let text = resp.text().await.unwrap_or_default();
                     let detail: String = text.chars().take(200).collect();
-                    return Err(ZendeskError::Client { path: shown, status, detail });
+                    return Err(ZendeskError::Client {
+                        path: shown,
+                        status,
+                        detail,
+                    });
                 }
             }
         }
@@ -406,12 +442,16 @@ impl Client {
                 q.push(("page[after]", a.clone()));
             }
             let mut page: CursorPage<T> = self.get_json(path, &q).await?;
-            let items = page.items.remove(key).unwrap_or(serde_json::Value::Array(vec![]));
-            let items: Vec<T> = serde_json::from_value(items).map_err(|e| ZendeskError::Malformed {
-                path: path.to_string(),
-                attempts: 1,
-                detail: e.to_string(),
-            })?;
+            let items = page
+                .items
+                .remove(key)
+                .unwrap_or(serde_json::Value::Array(vec![]));
+            let items: Vec<T> =
+                serde_json::from_value(items).map_err(|e| ZendeskError::Malformed {
+                    path: path.to_string(),
+                    attempts: 1,
+                    detail: e.to_string(),
+                })?;
             let n = items.len();
             out.extend(items);
             let meta = page.meta.unwrap_or_default();
@@ -435,7 +475,10 @@ impl Client {
             Some(l) => format!("api/v2/help_center/{l}/articles.json"),
             None => "api/v2/help_center/articles.json".to_string(),
         };
-        let mut q = vec![("sort_by", "updated_at".to_string()), ("sort_order", "asc".to_string())];
+        let mut q = vec![
+            ("sort_by", "updated_at".to_string()),
+            ("sort_order", "asc".to_string()),
+        ];
         if let Some(t) = start_time {
             q.push(("start_time", t.to_string()));
         }
@@ -448,7 +491,10 @@ impl Client {
         struct Show {
             article: Article,
         }
-        match self.get_json::<Show>(&format!("api/v2/help_center/articles/{id}.json"), &[]).await {
+        match self
+            .get_json::<Show>(&format!("api/v2/help_center/articles/{id}.json"), &[])
+            .await
+        {
             Ok(s) => Ok(Some(s.article)),
             Err(ZendeskError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -457,23 +503,34 @@ impl Client {
 
     /// Every translation of one article, drafts included.
     pub async fn translations(&self, id: u64) -> Result<Vec<Translation>, ZendeskError> {
-        self.list_all(&format!("api/v2/help_center/articles/{id}/translations.json"), "translations", &[])
-            .await
+        self.list_all(
+            &format!("api/v2/help_center/articles/{id}/translations.json"),
+            "translations",
+            &[],
+        )
+        .await
     }
 
     /// All user segments; 403 when the token is not a Guide admin's.
     pub async fn user_segments(&self) -> Result<Vec<UserSegment>, ZendeskError> {
-        self.list_all("api/v2/help_center/user_segments.json", "user_segments", &[]).await
+        self.list_all(
+            "api/v2/help_center/user_segments.json",
+            "user_segments",
+            &[],
+        )
+        .await
     }
 
     /// All sections.
     pub async fn sections(&self) -> Result<Vec<Section>, ZendeskError> {
-        self.list_all("api/v2/help_center/sections.json", "sections", &[]).await
+        self.list_all("api/v2/help_center/sections.json", "sections", &[])
+            .await
     }
 
     /// All categories.
     pub async fn categories(&self) -> Result<Vec<Category>, ZendeskError> {
-        self.list_all("api/v2/help_center/categories.json", "categories", &[]).await
+        self.list_all("api/v2/help_center/categories.json", "categories", &[])
+            .await
     }
 
     /// The help center's locales.

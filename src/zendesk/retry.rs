@@ -39,7 +39,9 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Full-jitter exponential backoff for the given (1-based) failed attempt; `unit` in [0, 1).
     pub fn backoff(&self, attempt: u32, unit: f64) -> Duration {
-        let exp = self.base_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let exp = self
+            .base_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let cap = exp.min(self.max_backoff);
         cap.mul_f64(unit.clamp(0.0, 1.0))
     }
@@ -82,12 +84,18 @@ mod tests {
         let now = chrono::Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
         assert_eq!(parse_retry_after("93", now), Some(Duration::from_secs(93)));
         assert_eq!(parse_retry_after(" 1 ", now), Some(Duration::from_secs(1)));
-        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after("1.5", now),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(
             parse_retry_after("Mon, 01 Jan 2024 00:00:30 GMT", now),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(parse_retry_after("Sun, 31 Dec 2023 00:00:30 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 31 Dec 2023 00:00:30 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
     }

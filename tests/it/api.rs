@@ -41,14 +41,28 @@ impl Api {
             let s = scheduler.clone();
             async move { s.run().await }
         });
-        let state = AppState { engine: env.engine.clone(), cfg, keys: ApiKeys::from_config(&env.cfg.server), metrics, scheduler };
+        let state = AppState {
+            engine: env.engine.clone(),
+            cfg,
+            keys: ApiKeys::from_config(&env.cfg.server),
+            metrics,
+            scheduler,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let c = cancel.clone();
         tokio::spawn(async move {
-            axum::serve(listener, router(state)).with_graceful_shutdown(c.cancelled_owned()).await.unwrap();
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(c.cancelled_owned())
+                .await
+                .unwrap();
         });
-        Api { env, url, http: reqwest::Client::new(), cancel }
+        Api {
+            env,
+            url,
+            http: reqwest::Client::new(),
+            cancel,
+        }
     }
 
     async fn get(&self, path: &str, key: Option<&str>) -> (u16, serde_json::Value) {
@@ -59,10 +73,18 @@ impl Api {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 
-    async fn post(&self, path: &str, key: Option<&str>, body: serde_json::Value) -> (u16, serde_json::Value) {
+    async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let mut r = self.http.post(format!("{}{path}", self.url)).json(&body);
         if let Some(k) = key {
             r = r.bearer_auth(k);
@@ -70,7 +92,10 @@ impl Api {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 }
 
@@ -84,18 +109,33 @@ impl Drop for Api {
 fn internal_articles() -> Vec<(u64, String)> {
     fixture_articles()
         .iter()
-        .filter(|f| !f["archived"].as_bool().unwrap_or(false) && !f["article"]["draft"].as_bool().unwrap_or(false))
+        .filter(|f| {
+            !f["archived"].as_bool().unwrap_or(false)
+                && !f["article"]["draft"].as_bool().unwrap_or(false)
+        })
         .filter(|f| {
             f["article"]["user_segment_ids"]
                 .as_array()
-                .is_some_and(|v| v.iter().any(|x| x.as_u64() == Some(3600000070023) || x.as_u64() == Some(3600000070047)))
+                .is_some_and(|v| {
+                    v.iter().any(|x| {
+                        x.as_u64() == Some(3600000070023) || x.as_u64() == Some(3600000070047)
+                    })
+                })
         })
-        .map(|f| (f["article"]["id"].as_u64().unwrap(), f["article"]["title"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["article"]["id"].as_u64().unwrap(),
+                f["article"]["title"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 fn hit_ids(v: &serde_json::Value) -> Vec<u64> {
-    v["hits"].as_array().map(|h| h.iter().filter_map(|x| x["article_id"].as_u64()).collect()).unwrap_or_default()
+    v["hits"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|x| x["article_id"].as_u64()).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -108,43 +148,103 @@ async fn keys_bound_the_audience_on_every_endpoint() {
     let (s, body) = api.get("/v1/search?q=refund", None).await;
     assert_eq!(s, 401);
     assert_eq!(body["error"]["code"], "unauthorized");
-    assert_eq!(api.get("/v1/search?q=refund", Some("not-a-key-at-all-xyz")).await.0, 401);
+    assert_eq!(
+        api.get("/v1/search?q=refund", Some("not-a-key-at-all-xyz"))
+            .await
+            .0,
+        401
+    );
 
     for (id, title) in &internal {
         let q = urlencode(title);
         // A customer key asking for the agent audience is refused, not downgraded silently.
-        let (s, body) = api.get(&format!("/v1/search?q={q}&audience=agent"), Some(CUSTOMER_KEY)).await;
+        let (s, body) = api
+            .get(
+                &format!("/v1/search?q={q}&audience=agent"),
+                Some(CUSTOMER_KEY),
+            )
+            .await;
         assert_eq!(s, 403, "{body}");
         assert_eq!(body["error"]["code"], "forbidden");
         // As a customer: the internal article never appears, and no internal text either.
-        let (s, body) = api.get(&format!("/v1/search?q={q}"), Some(CUSTOMER_KEY)).await;
+        let (s, body) = api
+            .get(&format!("/v1/search?q={q}"), Some(CUSTOMER_KEY))
+            .await;
         assert_eq!(s, 200);
-        assert!(!hit_ids(&body).contains(id), "customer search leaked {id}: {body}");
-        let (s, body) = api.post("/v1/context", Some(CUSTOMER_KEY), serde_json::json!({"query": title})).await;
+        assert!(
+            !hit_ids(&body).contains(id),
+            "customer search leaked {id}: {body}"
+        );
+        let (s, body) = api
+            .post(
+                "/v1/context",
+                Some(CUSTOMER_KEY),
+                serde_json::json!({"query": title}),
+            )
+            .await;
         assert_eq!(s, 200);
         assert!(!hit_ids(&body).contains(id));
-        assert!(body["citations"].as_array().unwrap().iter().all(|c| c["visibility"] == "public"), "{body}");
-        let (s, _) =
-            api.post("/v1/context", Some(CUSTOMER_KEY), serde_json::json!({"query": title, "audience": "agent"})).await;
+        assert!(
+            body["citations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["visibility"] == "public"),
+            "{body}"
+        );
+        let (s, _) = api
+            .post(
+                "/v1/context",
+                Some(CUSTOMER_KEY),
+                serde_json::json!({"query": title, "audience": "agent"}),
+            )
+            .await;
         assert_eq!(s, 403);
-        let (s, body) = api.get(&format!("/v1/articles/{id}"), Some(CUSTOMER_KEY)).await;
+        let (s, body) = api
+            .get(&format!("/v1/articles/{id}"), Some(CUSTOMER_KEY))
+            .await;
         assert_eq!(s, 404, "customer read internal article {id}: {body}");
-        assert!(!body.to_string().contains(title.as_str()), "404 body names the article: {body}");
-        let (s, _) = api.get(&format!("/v1/articles/{id}?audience=agent"), Some(CUSTOMER_KEY)).await;
+        assert!(
+            !body.to_string().contains(title.as_str()),
+            "404 body names the article: {body}"
+        );
+        let (s, _) = api
+            .get(
+                &format!("/v1/articles/{id}?audience=agent"),
+                Some(CUSTOMER_KEY),
+            )
+            .await;
         assert_eq!(s, 403);
         // An agent key sees it.
-        let (s, body) = api.get(&format!("/v1/search?q={q}&audience=agent"), Some(AGENT_KEY)).await;
+        let (s, body) = api
+            .get(&format!("/v1/search?q={q}&audience=agent"), Some(AGENT_KEY))
+            .await;
         assert_eq!(s, 200);
         assert!(hit_ids(&body).contains(id), "agent finds {id}: {body}");
-        let (s, body) = api.get(&format!("/v1/articles/{id}?audience=agent"), Some(AGENT_KEY)).await;
+        let (s, body) = api
+            .get(
+                &format!("/v1/articles/{id}?audience=agent"),
+                Some(AGENT_KEY),
+            )
+            .await;
         assert_eq!(s, 200, "{body}");
         assert_eq!(body["translations"][0]["visibility"], "internal");
     }
     // Admin endpoints need the admin scope.
     for key in [CUSTOMER_KEY, AGENT_KEY] {
         assert_eq!(api.get("/v1/admin/status", Some(key)).await.0, 403);
-        assert_eq!(api.post("/v1/admin/sync", Some(key), serde_json::json!({})).await.0, 403);
-        assert_eq!(api.post("/v1/admin/reindex", Some(key), serde_json::json!({})).await.0, 403);
+        assert_eq!(
+            api.post("/v1/admin/sync", Some(key), serde_json::json!({}))
+                .await
+                .0,
+            403
+        );
+        assert_eq!(
+            api.post("/v1/admin/reindex", Some(key), serde_json::json!({}))
+                .await
+                .0,
+            403
+        );
     }
     // Metrics and health carry no content.
     let (s, m) = api.get("/metrics", None).await;
@@ -158,9 +258,17 @@ async fn keys_bound_the_audience_on_every_endpoint() {
     assert_eq!(api.get("/readyz", None).await.0, 200);
     // Bad parameters: 400 with a code, never a trace.
     let (s, body) = api.get("/v1/search?q=x&limit=0", Some(CUSTOMER_KEY)).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (400, Some("bad_request")));
-    let (s, body) = api.get("/v1/search?q=x&segments=abc", Some(CUSTOMER_KEY)).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (400, Some("bad_request")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let (s, body) = api
+        .get("/v1/search?q=x&segments=abc", Some(CUSTOMER_KEY))
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
 }
 
 #[tokio::test]
@@ -170,17 +278,34 @@ async fn customer_segments_open_exactly_their_articles() {
         .iter()
         .filter(|f| {
             !f["article"]["draft"].as_bool().unwrap_or(false)
-                && f["article"]["user_segment_ids"].as_array().is_some_and(|v| v.iter().any(|x| x.as_u64() == Some(3600000070035)))
+                && f["article"]["user_segment_ids"]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|x| x.as_u64() == Some(3600000070035)))
         })
-        .map(|f| (f["article"]["id"].as_u64().unwrap(), f["article"]["title"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["article"]["id"].as_u64().unwrap(),
+                f["article"]["title"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert!(!enterprise.is_empty());
     for (id, title) in &enterprise {
         let q = urlencode(title);
-        let (_, plain) = api.get(&format!("/v1/search?q={q}"), Some(CUSTOMER_KEY)).await;
+        let (_, plain) = api
+            .get(&format!("/v1/search?q={q}"), Some(CUSTOMER_KEY))
+            .await;
         assert!(!hit_ids(&plain).contains(id));
-        let (_, seg) = api.get(&format!("/v1/search?q={q}&segments=3600000070035"), Some(CUSTOMER_KEY)).await;
-        assert!(hit_ids(&seg).contains(id), "segment member sees {id}: {seg}");
+        let (_, seg) = api
+            .get(
+                &format!("/v1/search?q={q}&segments=3600000070035"),
+                Some(CUSTOMER_KEY),
+            )
+            .await;
+        assert!(
+            hit_ids(&seg).contains(id),
+            "segment member sees {id}: {seg}"
+        );
     }
 }
 
@@ -188,13 +313,33 @@ async fn customer_segments_open_exactly_their_articles() {
 async fn searches_keep_answering_through_a_reindex() {
     let api = Arc::new(Api::start().await);
     let stop = Arc::new(AtomicBool::new(false));
-    let (errors, empty, total) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (errors, empty, total) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
     let mut tasks = Vec::new();
-    for q in ["refund", "payout", "webhook signature", "two-factor authentication"] {
-        let (api, stop, errors, empty, total) = (api.clone(), stop.clone(), errors.clone(), empty.clone(), total.clone());
+    for q in [
+        "refund",
+        "payout",
+        "webhook signature",
+        "two-factor authentication",
+    ] {
+        let (api, stop, errors, empty, total) = (
+            api.clone(),
+            stop.clone(),
+            errors.clone(),
+            empty.clone(),
+            total.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let (s, body) = api.get(&format!("/v1/search?q={}", urlencode(q)), Some(CUSTOMER_KEY)).await;
+                let (s, body) = api
+                    .get(
+                        &format!("/v1/search?q={}", urlencode(q)),
+                        Some(CUSTOMER_KEY),
+                    )
+                    .await;
                 total.fetch_add(1, Ordering::Relaxed);
                 if s != 200 {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +351,9 @@ async fn searches_keep_answering_through_a_reindex() {
     }
     let before = api.env.engine.live().generation.clone();
     for _ in 0..3 {
-        let (s, body) = api.post("/v1/admin/reindex", Some(ADMIN_KEY), serde_json::json!({})).await;
+        let (s, body) = api
+            .post("/v1/admin/reindex", Some(ADMIN_KEY), serde_json::json!({}))
+            .await;
         assert_eq!(s, 200, "{body}");
         assert!(body["reindex"]["generation"].as_str().is_some());
     }
@@ -216,11 +363,17 @@ async fn searches_keep_answering_through_a_reindex() {
     }
     let after = api.env.engine.live().generation.clone();
     assert_ne!(before, after, "a new generation is live");
-    assert!(total.load(Ordering::Relaxed) >= 8, "searches ran during the reindex");
+    assert!(
+        total.load(Ordering::Relaxed) >= 8,
+        "searches ran during the reindex"
+    );
     assert_eq!(errors.load(Ordering::Relaxed), 0);
     assert_eq!(empty.load(Ordering::Relaxed), 0);
     // Old generations are gone once no search holds them.
-    let gens: Vec<_> = std::fs::read_dir(api.env.dir.path().join("tantivy")).unwrap().flatten().collect();
+    let gens: Vec<_> = std::fs::read_dir(api.env.dir.path().join("tantivy"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert!(gens.len() <= 2, "old generations collected: {}", gens.len());
 }
 
@@ -228,7 +381,9 @@ async fn searches_keep_answering_through_a_reindex() {
 async fn webhook_syncs_the_article_at_once_and_rejects_bad_signatures() {
     let api = Api::start().await;
     let id = 3600000112014u64;
-    api.env.emu.edit_body(id, "en-us", "<p>Capybara settlement window explained.</p>");
+    api.env
+        .emu
+        .edit_body(id, "en-us", "<p>Capybara settlement window explained.</p>");
     let body = serde_json::json!({
         "type": "zen:event-type:article.published",
         "account_id": 1, "id": "01J0000000000000000000000", "time": chrono::Utc::now().to_rfc3339(),
@@ -250,11 +405,36 @@ async fn webhook_syncs_the_article_at_once_and_rejects_bad_signatures() {
     };
     // Wrong secret, tampered body, stale timestamp: 401, nothing synced.
     let bad = webhook::sign(b"other-secret", &ts, body.as_bytes());
-    assert_eq!(send(bad, ts.clone(), body.clone()).await.unwrap().status().as_u16(), 401);
-    assert_eq!(send(sig.clone(), ts.clone(), body.replace("published", "unpublished")).await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        send(bad, ts.clone(), body.clone())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        send(
+            sig.clone(),
+            ts.clone(),
+            body.replace("published", "unpublished")
+        )
+        .await
+        .unwrap()
+        .status()
+        .as_u16(),
+        401
+    );
     let old = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let old_sig = webhook::sign(WEBHOOK_SECRET.as_bytes(), &old, body.as_bytes());
-    assert_eq!(send(old_sig, old, body.clone()).await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        send(old_sig, old, body.clone())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
     assert!(api.env.customer("capybara settlement").hits.is_empty());
 
     api.env.emu.reset_requests();
@@ -265,7 +445,9 @@ async fn webhook_syncs_the_article_at_once_and_rejects_bad_signatures() {
     // Wait for the job.
     let mut done = false;
     for _ in 0..100 {
-        let (_, j) = api.get(&format!("/v1/admin/jobs/{job_id}"), Some(ADMIN_KEY)).await;
+        let (_, j) = api
+            .get(&format!("/v1/admin/jobs/{job_id}"), Some(ADMIN_KEY))
+            .await;
         if j["state"] == "done" || j["state"] == "failed" {
             assert_eq!(j["state"], "done", "{j}");
             done = true;
@@ -278,7 +460,11 @@ async fn webhook_syncs_the_article_at_once_and_rejects_bad_signatures() {
     assert_eq!(hits.first().map(|h| h.article_id), Some(id));
     // One article, not the whole export.
     assert!(
-        api.env.emu.requests().iter().all(|r| !r.path.contains("incremental")),
+        api.env
+            .emu
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("incremental")),
         "a webhook syncs that article only: {:?}",
         api.env.emu.requests()
     );
@@ -287,11 +473,30 @@ async fn webhook_syncs_the_article_at_once_and_rejects_bad_signatures() {
 #[tokio::test]
 async fn admin_sync_and_status() {
     let api = Api::start().await;
-    api.env.emu.edit_body(3600000112026, "en-us", "<p>Axolotl onboarding checklist.</p>");
-    let (s, body) = api.post("/v1/admin/sync", Some(ADMIN_KEY), serde_json::json!({})).await;
+    api.env.emu.edit_body(
+        3600000112026,
+        "en-us",
+        "<p>Axolotl onboarding checklist.</p>",
+    );
+    let (s, body) = api
+        .post("/v1/admin/sync", Some(ADMIN_KEY), serde_json::json!({}))
+        .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(api.env.customer("axolotl onboarding").hits.first().map(|h| h.article_id), Some(3600000112026));
-    let (s, body) = api.post("/v1/admin/sync", Some(ADMIN_KEY), serde_json::json!({"wait": false})).await;
+    assert_eq!(
+        api.env
+            .customer("axolotl onboarding")
+            .hits
+            .first()
+            .map(|h| h.article_id),
+        Some(3600000112026)
+    );
+    let (s, body) = api
+        .post(
+            "/v1/admin/sync",
+            Some(ADMIN_KEY),
+            serde_json::json!({"wait": false}),
+        )
+        .await;
     assert_eq!(s, 202);
     assert!(body["job_id"].as_u64().is_some());
     let (s, st) = api.get("/v1/admin/status", Some(ADMIN_KEY)).await;
@@ -301,8 +506,17 @@ async fn admin_sync_and_status() {
     assert!(src["source"]["cursor"].as_i64().unwrap() > 0);
     assert!(!src["counts"].as_array().unwrap().is_empty());
     assert!(st["index"]["generation"].as_str().is_some());
-    let (s, body) = api.post("/v1/admin/sync", Some(ADMIN_KEY), serde_json::json!({"sources": ["nope"]})).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (400, Some("bad_request")));
+    let (s, body) = api
+        .post(
+            "/v1/admin/sync",
+            Some(ADMIN_KEY),
+            serde_json::json!({"sources": ["nope"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
 }
 
 fn urlencode(s: &str) -> String {

@@ -10,12 +10,19 @@ use std::time::Duration;
 
 fn helpdex(data: &Path, url: &str, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_helpdex"));
-    c.args(["--data-dir", data.to_str().unwrap(), "--zendesk-url", url, "--zendesk-email", ADMIN_EMAIL])
-        .args(args)
-        .env("ZENDESK_API_TOKEN", ADMIN_TOKEN)
-        .env("HELPDEX_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    c.args([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--zendesk-url",
+        url,
+        "--zendesk-email",
+        ADMIN_EMAIL,
+    ])
+    .args(args)
+    .env("ZENDESK_API_TOKEN", ADMIN_TOKEN)
+    .env("HELPDEX_LOG", "error")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     c
 }
 
@@ -33,14 +40,23 @@ async fn run_ok(data: &Path, url: &str, args: &[&str]) {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "helpdex {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helpdex {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn emulator() -> Emulator {
     let world = World::load(&fixtures()).unwrap();
     // Small export pages so a sync commits many times.
-    let ec = EmulatorConfig { incremental_page_size: 4, ..Default::default() };
-    Emulator::start(world, ec, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    let ec = EmulatorConfig {
+        incremental_page_size: 4,
+        ..Default::default()
+    };
+    Emulator::start(world, ec, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,9 +68,16 @@ async fn every_named_crash_point_is_repaired_on_restart() {
     let expected = state(clean.path());
     assert!(expected.1.len() > 50, "the index has content");
 
-    for point in ["after_sqlite_commit", "before_tantivy_commit", "after_tantivy_commit"] {
+    for point in [
+        "after_sqlite_commit",
+        "before_tantivy_commit",
+        "after_tantivy_commit",
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let out = helpdex(dir.path(), &url, &["sync"]).env("HELPDEX_FAILPOINT", point).output().unwrap();
+        let out = helpdex(dir.path(), &url, &["sync"])
+            .env("HELPDEX_FAILPOINT", point)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{point}: the process crashed");
         run_ok(dir.path(), &url, &["sync"]).await;
         assert_eq!(state(dir.path()), expected, "after crash at {point}");
@@ -62,11 +85,16 @@ async fn every_named_crash_point_is_repaired_on_restart() {
     for point in ["mid_rebuild", "after_swap_before_gc"] {
         let dir = tempfile::tempdir().unwrap();
         run_ok(dir.path(), &url, &["sync"]).await;
-        let out = helpdex(dir.path(), &url, &["reindex"]).env("HELPDEX_FAILPOINT", point).output().unwrap();
+        let out = helpdex(dir.path(), &url, &["reindex"])
+            .env("HELPDEX_FAILPOINT", point)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{point}: the process crashed");
         run_ok(dir.path(), &url, &["sync"]).await;
         assert_eq!(state(dir.path()), expected, "after crash at {point}");
-        let gens = std::fs::read_dir(dir.path().join("tantivy")).unwrap().count();
+        let gens = std::fs::read_dir(dir.path().join("tantivy"))
+            .unwrap()
+            .count();
         assert_eq!(gens, 1, "{point}: stale generations are swept");
     }
 }
@@ -82,7 +110,10 @@ async fn sigkill_at_random_moments_converges_to_a_clean_sync() {
     let full = t.elapsed().as_millis().max(20) as u64;
 
     let dir = tempfile::tempdir().unwrap();
-    let ids: Vec<u64> = fixture_articles().iter().map(|f| f["article"]["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = fixture_articles()
+        .iter()
+        .map(|f| f["article"]["id"].as_u64().unwrap())
+        .collect();
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
         seed ^= seed << 13;
@@ -95,7 +126,11 @@ async fn sigkill_at_random_moments_converges_to_a_clean_sync() {
         if round % 4 == 3 {
             // Change the world between crashes, so later runs have real work again.
             let id = ids[(next() % ids.len() as u64) as usize];
-            emu.edit_body(id, "en-us", &format!("<h2>Round {round}</h2><p>Edited in round {round}.</p>"));
+            emu.edit_body(
+                id,
+                "en-us",
+                &format!("<h2>Round {round}</h2><p>Edited in round {round}.</p>"),
+            );
         }
         let mut child = helpdex(dir.path(), &url, &["sync"]).spawn().unwrap();
         let wait = next() % (full + full / 2);
@@ -106,7 +141,10 @@ async fn sigkill_at_random_moments_converges_to_a_clean_sync() {
         }
         child.wait().unwrap();
     }
-    assert!(killed >= 4, "the test really interrupted syncs ({killed} kills)");
+    assert!(
+        killed >= 4,
+        "the test really interrupted syncs ({killed} kills)"
+    );
     run_ok(dir.path(), &url, &["sync"]).await;
     let got = state(dir.path());
     let clean = tempfile::tempdir().unwrap();

@@ -10,16 +10,26 @@ use std::time::Duration;
 fn public_ids() -> (u64, u64) {
     let arts = fixture_articles();
     let public = |f: &&serde_json::Value| {
-        f["article"]["user_segment_ids"].as_array().is_none_or(|v| v.is_empty())
+        f["article"]["user_segment_ids"]
+            .as_array()
+            .is_none_or(|v| v.is_empty())
             && !f["article"]["draft"].as_bool().unwrap_or(false)
             && !f["archived"].as_bool().unwrap_or(false)
             && f["article"]["body"].is_string()
     };
     let has_de = |f: &serde_json::Value| {
-        f["translations"].as_array().unwrap().iter().any(|t| t["locale"] == "de" && !t["draft"].as_bool().unwrap_or(false))
+        f["translations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["locale"] == "de" && !t["draft"].as_bool().unwrap_or(false))
     };
-    let with_de = arts.iter().filter(public).find(|f| has_de(f)).unwrap()["article"]["id"].as_u64().unwrap();
-    let without = arts.iter().filter(public).find(|f| !has_de(f)).unwrap()["article"]["id"].as_u64().unwrap();
+    let with_de = arts.iter().filter(public).find(|f| has_de(f)).unwrap()["article"]["id"]
+        .as_u64()
+        .unwrap();
+    let without = arts.iter().filter(public).find(|f| !has_de(f)).unwrap()["article"]["id"]
+        .as_u64()
+        .unwrap();
     (with_de, without)
 }
 
@@ -32,7 +42,8 @@ async fn german_edit_reindexes_german_only() {
     let env = Env::start().await;
     ok(&env.sync().await);
     let (id, _) = public_ids();
-    env.emu.edit_body(id, "de", "<p>Wombatfutter wird monatlich abgerechnet.</p>");
+    env.emu
+        .edit_body(id, "de", "<p>Wombatfutter wird monatlich abgerechnet.</p>");
     let r = env.sync().await;
     ok(&r);
     assert_eq!(r.updated, 1, "{r:?}");
@@ -47,8 +58,20 @@ async fn unpublish_archive_and_republish() {
     let env = Env::start().await;
     ok(&env.sync().await);
     let (a, b) = public_ids();
-    let title_a = env.engine.store().raw_translation("default", a, "en-us").unwrap().unwrap().0;
-    let title_b = env.engine.store().raw_translation("default", b, "en-us").unwrap().unwrap().0;
+    let title_a = env
+        .engine
+        .store()
+        .raw_translation("default", a, "en-us")
+        .unwrap()
+        .unwrap()
+        .0;
+    let title_b = env
+        .engine
+        .store()
+        .raw_translation("default", b, "en-us")
+        .unwrap()
+        .unwrap()
+        .0;
     assert!(ids(&env.agent(&title_a)).contains(&a));
     env.emu.set_draft(a, "en-us", true);
     env.emu.archive(b);
@@ -56,14 +79,25 @@ async fn unpublish_archive_and_republish() {
     ok(&r);
     assert_eq!(r.removed, 1, "{r:?}");
     assert!(
-        env.agent(&title_a).hits.iter().all(|h| !(h.article_id == a && h.locale == "en-us")),
+        env.agent(&title_a)
+            .hits
+            .iter()
+            .all(|h| !(h.article_id == a && h.locale == "en-us")),
         "an unpublished translation leaves search at once"
     );
-    assert!(env.agent(&title_b).hits.iter().all(|h| h.article_id != b), "archived article gone");
+    assert!(
+        env.agent(&title_b).hits.iter().all(|h| h.article_id != b),
+        "archived article gone"
+    );
     assert!(env.engine.store().article("default", b).unwrap().is_none());
     env.emu.set_draft(a, "en-us", false);
     ok(&env.sync().await);
-    assert!(env.customer(&title_a).hits.iter().any(|h| h.article_id == a && h.locale == "en-us"));
+    assert!(
+        env.customer(&title_a)
+            .hits
+            .iter()
+            .any(|h| h.article_id == a && h.locale == "en-us")
+    );
 }
 
 #[tokio::test]
@@ -71,29 +105,60 @@ async fn visibility_downgrade_and_section_move() {
     let env = Env::start().await;
     ok(&env.sync().await);
     let (a, _) = public_ids();
-    let title = env.engine.store().raw_translation("default", a, "en-us").unwrap().unwrap().0;
-    let segs: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("user_segments.json")).unwrap()).unwrap();
-    let staff = segs["user_segments"].as_array().unwrap().iter().find(|s| s["user_type"] == "staff" && s["built_in"] == true).unwrap()["id"].as_u64().unwrap();
+    let title = env
+        .engine
+        .store()
+        .raw_translation("default", a, "en-us")
+        .unwrap()
+        .unwrap()
+        .0;
+    let segs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("user_segments.json")).unwrap(),
+    )
+    .unwrap();
+    let staff = segs["user_segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["user_type"] == "staff" && s["built_in"] == true)
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
     env.emu.set_segments(a, vec![staff]);
     let r = env.sync().await;
     ok(&r);
     assert_eq!(r.updated, 1);
-    assert!(env.customer(&title).hits.iter().all(|h| h.article_id != a), "downgraded article left customer search");
+    assert!(
+        env.customer(&title).hits.iter().all(|h| h.article_id != a),
+        "downgraded article left customer search"
+    );
     let agent = env.agent(&title);
-    let hit = agent.hits.iter().find(|h| h.article_id == a).expect("agents still see it");
+    let hit = agent
+        .hits
+        .iter()
+        .find(|h| h.article_id == a)
+        .expect("agents still see it");
     assert_eq!(hit.visibility, "internal");
     // Every locale of the article was downgraded in the same commit.
     let ex = helpdex::explain::explain(&env.engine, a).unwrap();
-    assert!(ex.len() >= 2 && ex.iter().all(|e| e.visibility == "internal"), "{ex:#?}");
+    assert!(
+        ex.len() >= 2 && ex.iter().all(|e| e.visibility == "internal"),
+        "{ex:#?}"
+    );
     assert!(ex[0].visibility_rule.contains("staff"));
 
     let sections: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("sections.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("sections.json")).unwrap())
+            .unwrap();
     let target = sections["sections"].as_array().unwrap().last().unwrap();
     env.emu.move_section(a, target["id"].as_u64().unwrap());
     ok(&env.sync().await);
-    let hit = env.agent(&title).hits.into_iter().find(|h| h.article_id == a).unwrap();
+    let hit = env
+        .agent(&title)
+        .hits
+        .into_iter()
+        .find(|h| h.article_id == a)
+        .unwrap();
     assert_eq!(hit.section.as_deref(), target["name"].as_str());
 }
 
@@ -101,19 +166,51 @@ async fn visibility_downgrade_and_section_move() {
 async fn customer_segments_and_sign_in_see_what_zendesk_would_show() {
     let env = Env::start().await;
     ok(&env.sync().await);
-    let segs: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("user_segments.json")).unwrap()).unwrap();
-    let custom = segs["user_segments"].as_array().unwrap().iter().find(|s| s["user_type"] == "signed_in_users" && s["built_in"] == false).unwrap()["id"].as_u64().unwrap();
+    let segs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("user_segments.json")).unwrap(),
+    )
+    .unwrap();
+    let custom = segs["user_segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["user_type"] == "signed_in_users" && s["built_in"] == false)
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
     let arts = fixture_articles();
     let restricted = arts
         .iter()
-        .find(|f| f["article"]["user_segment_ids"].as_array().unwrap().iter().any(|x| x.as_u64() == Some(custom)) && !f["article"]["draft"].as_bool().unwrap())
+        .find(|f| {
+            f["article"]["user_segment_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x.as_u64() == Some(custom))
+                && !f["article"]["draft"].as_bool().unwrap()
+        })
         .unwrap();
-    let (id, title) = (restricted["article"]["id"].as_u64().unwrap(), restricted["article"]["title"].as_str().unwrap());
-    let sees = |access: Access| env.search(title, access).hits.iter().any(|h| h.article_id == id);
+    let (id, title) = (
+        restricted["article"]["id"].as_u64().unwrap(),
+        restricted["article"]["title"].as_str().unwrap(),
+    );
+    let sees = |access: Access| {
+        env.search(title, access)
+            .hits
+            .iter()
+            .any(|h| h.article_id == id)
+    };
     assert!(!sees(Access::anonymous()));
-    assert!(!sees(Access { audience: Audience::Customer, signed_in: true, segments: vec![] }));
-    assert!(sees(Access { audience: Audience::Customer, signed_in: true, segments: vec![custom] }));
+    assert!(!sees(Access {
+        audience: Audience::Customer,
+        signed_in: true,
+        segments: vec![]
+    }));
+    assert!(sees(Access {
+        audience: Audience::Customer,
+        signed_in: true,
+        segments: vec![custom]
+    }));
     assert!(sees(Access::agent()));
 }
 
@@ -122,11 +219,17 @@ async fn edits_without_updated_at_are_caught_by_the_full_sweep() {
     let env = Env::start().await;
     ok(&env.sync().await);
     let (a, _) = public_ids();
-    env.emu.bulk_edit_without_timestamp(a, "en-us", "<p>Platypus ledger reconciliation.</p>");
+    env.emu
+        .bulk_edit_without_timestamp(a, "en-us", "<p>Platypus ledger reconciliation.</p>");
     let r = env.sync().await;
     ok(&r);
     assert_eq!(r.index_writes, 0, "invisible to the incremental export");
-    let r = env.sync_with(&helpdex::sync::SyncOptions { full: true, ..Default::default() }).await;
+    let r = env
+        .sync_with(&helpdex::sync::SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await;
     ok(&r);
     assert!(r.full_sweep);
     assert_eq!((r.updated, r.index_writes), (1, 1), "{r:?}");
@@ -135,15 +238,33 @@ async fn edits_without_updated_at_are_caught_by_the_full_sweep() {
 
 #[tokio::test]
 async fn many_changes_in_one_second_do_not_stall_the_export() {
-    let env = Env::start_with(EmulatorConfig { incremental_page_size: 5, ..Default::default() }, ADMIN_EMAIL, ADMIN_TOKEN).await;
+    let env = Env::start_with(
+        EmulatorConfig {
+            incremental_page_size: 5,
+            ..Default::default()
+        },
+        ADMIN_EMAIL,
+        ADMIN_TOKEN,
+    )
+    .await;
     ok(&env.sync().await);
-    let all: Vec<u64> = fixture_articles().iter().filter(|f| !f["archived"].as_bool().unwrap_or(false)).map(|f| f["article"]["id"].as_u64().unwrap()).collect();
+    let all: Vec<u64> = fixture_articles()
+        .iter()
+        .filter(|f| !f["archived"].as_bool().unwrap_or(false))
+        .map(|f| f["article"]["id"].as_u64().unwrap())
+        .collect();
     env.emu.touch_many_same_second(&all[..20]);
     let (a, _) = public_ids();
-    let r = tokio::time::timeout(Duration::from_secs(60), env.sync()).await.expect("no endless loop");
+    let r = tokio::time::timeout(Duration::from_secs(60), env.sync())
+        .await
+        .expect("no endless loop");
     ok(&r);
-    assert_eq!(r.updated, 0, "touching without content change re-indexes nothing: {r:?}");
-    env.emu.edit_body(a, "en-us", "<p>Narwhal invoices arrive late.</p>");
+    assert_eq!(
+        r.updated, 0,
+        "touching without content change re-indexes nothing: {r:?}"
+    );
+    env.emu
+        .edit_body(a, "en-us", "<p>Narwhal invoices arrive late.</p>");
     let r = env.sync().await;
     ok(&r);
     assert_eq!(ids(&env.customer("narwhal")), vec![a]);
@@ -156,18 +277,38 @@ async fn first_sync_costs_few_requests_and_a_noop_sync_almost_none() {
     let r = env.sync().await;
     ok(&r);
     let n = fixture_articles().len() as u64;
-    assert!(r.requests < n / 2, "first sync must not cost a request per article: {} requests for {n} articles", r.requests);
+    assert!(
+        r.requests < n / 2,
+        "first sync must not cost a request per article: {} requests for {n} articles",
+        r.requests
+    );
     env.emu.reset_requests();
     let r = env.sync().await;
     ok(&r);
-    let exports = env.emu.requests().iter().filter(|q| q.path.contains("incremental")).count();
+    let exports = env
+        .emu
+        .requests()
+        .iter()
+        .filter(|q| q.path.contains("incremental"))
+        .count();
     assert_eq!(exports, 1, "one export request per no-op sync");
-    assert!(r.requests <= 10, "no-op sync: {} requests ({:?})", r.requests, env.emu.requests());
+    assert!(
+        r.requests <= 10,
+        "no-op sync: {} requests ({:?})",
+        r.requests,
+        env.emu.requests()
+    );
 }
 
 #[tokio::test]
 async fn rate_limits_are_waited_out_and_reported() {
-    let ec = EmulatorConfig { rate_limit: Some(RateLimit { per_window: 6, window: Duration::from_secs(1) }), ..Default::default() };
+    let ec = EmulatorConfig {
+        rate_limit: Some(RateLimit {
+            per_window: 6,
+            window: Duration::from_secs(1),
+        }),
+        ..Default::default()
+    };
     let mut env = Env::start_with(ec, ADMIN_EMAIL, ADMIN_TOKEN).await;
     // No reserve: spend the whole budget, meet 429s and wait out their Retry-After.
     env.cfg.sources[0].client.retry.reserve_share = 0.0;
@@ -181,15 +322,27 @@ async fn rate_limits_are_waited_out_and_reported() {
 
 #[tokio::test]
 async fn pacing_keeps_a_reserve_of_the_budget_and_avoids_429s() {
-    let ec = EmulatorConfig { rate_limit: Some(RateLimit { per_window: 10, window: Duration::from_secs(1) }), ..Default::default() };
+    let ec = EmulatorConfig {
+        rate_limit: Some(RateLimit {
+            per_window: 10,
+            window: Duration::from_secs(1),
+        }),
+        ..Default::default()
+    };
     let mut env = Env::start_with(ec, ADMIN_EMAIL, ADMIN_TOKEN).await;
     // Keep half the budget for the customer's other integrations; pause past the window reset.
     env.cfg.sources[0].client.retry.reserve_share = 0.5;
     env.cfg.sources[0].client.retry.low_budget_pause = Duration::from_millis(1100);
     let r = env.sync().await;
     ok(&r);
-    assert!(r.rate_limit_wait_secs > 0.0, "slowed down before the budget ran out: {r:?}");
-    assert!(env.emu.requests().iter().all(|q| q.status != 429), "never hit the limit");
+    assert!(
+        r.rate_limit_wait_secs > 0.0,
+        "slowed down before the budget ran out: {r:?}"
+    );
+    assert!(
+        env.emu.requests().iter().all(|q| q.status != 429),
+        "never hit the limit"
+    );
     assert!(!env.customer("payout").hits.is_empty());
 }
 
@@ -208,14 +361,31 @@ async fn server_errors_and_truncated_pages_are_retried() {
 async fn persistent_failure_stops_the_run_without_moving_the_cursor() {
     let env = Env::start().await;
     ok(&env.sync().await);
-    let before = env.engine.store().source("default").unwrap().unwrap().cursor;
+    let before = env
+        .engine
+        .store()
+        .source("default")
+        .unwrap()
+        .unwrap()
+        .cursor;
     let dump = env.engine.store().dump().unwrap();
     let (a, _) = public_ids();
     env.emu.edit_body(a, "en-us", "<p>Ocelot refund.</p>");
     env.emu.truncate_next(50);
     let r = env.sync().await;
-    assert!(r.error.as_deref().unwrap_or_default().contains("malformed"), "{r:?}");
-    assert_eq!(env.engine.store().source("default").unwrap().unwrap().cursor, before);
+    assert!(
+        r.error.as_deref().unwrap_or_default().contains("malformed"),
+        "{r:?}"
+    );
+    assert_eq!(
+        env.engine
+            .store()
+            .source("default")
+            .unwrap()
+            .unwrap()
+            .cursor,
+        before
+    );
     assert_eq!(env.engine.store().dump().unwrap(), dump);
     env.emu.truncate_next(0);
     ok(&env.sync().await);
@@ -243,11 +413,169 @@ async fn normalizer_change_renormalizes_from_stored_html_without_refetch() {
         s.dump().unwrap().len()
     };
     let conn = rusqlite::Connection::open(env.dir.path().join("helpdex.sqlite3")).unwrap();
-    conn.execute("UPDATE translations SET normalizer_version = 0", []).unwrap();
+    conn.execute("UPDATE translations SET normalizer_version = 0", [])
+        .unwrap();
     drop(conn);
     env.emu.reset_requests();
     let r = env.sync().await;
     ok(&r);
     assert_eq!(r.renormalized as usize, n, "{r:?}");
-    assert!(env.emu.requests().iter().all(|q| !q.path.contains("/translations")), "no refetch of bodies");
+    assert!(
+        env.emu
+            .requests()
+            .iter()
+            .all(|q| !q.path.contains("/translations")),
+        "no refetch of bodies"
+    );
+}
+
+/// Several help centers in one helpdex: keyed by source, each with its own cursor; a brand whose
+/// help center is restricted has nothing public; one failing source does not stop the others.
+#[tokio::test]
+async fn several_help_centers_one_failing_one_restricted() {
+    use helpdex::config::{Config, RawConfig, SourceFlags};
+    use helpdex::emulator::{Emulator, World};
+    // A second brand: the same articles, but its help center is restricted to signed-in users.
+    let copy = tempfile::tempdir().unwrap();
+    let src = fixtures();
+    std::fs::create_dir_all(copy.path().join("articles")).unwrap();
+    for e in std::fs::read_dir(src.join("articles")).unwrap().flatten() {
+        std::fs::copy(e.path(), copy.path().join("articles").join(e.file_name())).unwrap();
+    }
+    for f in ["categories.json", "sections.json", "user_segments.json"] {
+        std::fs::copy(src.join(f), copy.path().join(f)).unwrap();
+    }
+    let mut hc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("help_center.json")).unwrap())
+            .unwrap();
+    hc["brand"]["help_center_state"] = "restricted".into();
+    hc["brand"]["name"] = "Lumen Pay Partners".into();
+    std::fs::write(copy.path().join("help_center.json"), hc.to_string()).unwrap();
+
+    let a = Emulator::start(
+        World::load(&src).unwrap(),
+        Default::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let b = Emulator::start(
+        World::load(copy.path()).unwrap(),
+        Default::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let toml_text = format!(
+        r#"
+[[sources]]
+name = "main"
+url = "{}"
+email = "{ADMIN_EMAIL}"
+token = "{ADMIN_TOKEN}"
+
+[[sources]]
+name = "broken"
+url = "{}"
+email = "{ADMIN_EMAIL}"
+token = "not-the-token"
+
+[[sources]]
+name = "partners"
+url = "{}"
+email = "{ADMIN_EMAIL}"
+token = "{ADMIN_TOKEN}"
+"#,
+        a.base_url(),
+        a.base_url(),
+        b.base_url()
+    );
+    let raw: RawConfig = toml::from_str(&toml_text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::resolve(
+        raw,
+        Some(dir.path().to_path_buf()),
+        SourceFlags::default(),
+        &|_| None,
+    )
+    .unwrap();
+    let engine = std::sync::Arc::new(
+        helpdex::engine::Engine::open(dir.path(), cfg.normalize.clone()).unwrap(),
+    );
+    let report = helpdex::sync::sync_all(engine.clone(), &cfg, &Default::default()).await;
+    let by_name = |n: &str| {
+        report
+            .sources
+            .iter()
+            .find(|s| s.source == n)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        by_name("main").error.is_none() && by_name("partners").error.is_none(),
+        "{report:?}"
+    );
+    let broken = by_name("broken");
+    assert!(
+        broken.error.as_deref().unwrap_or_default().contains("401"),
+        "{broken:?}"
+    );
+    let cursors: Vec<(String, i64)> = engine
+        .store()
+        .sources()
+        .unwrap()
+        .iter()
+        .map(|s| (s.name.clone(), s.cursor))
+        .collect();
+    assert!(cursors.iter().any(|(n, c)| n == "main" && *c > 0));
+    assert!(
+        cursors.iter().any(|(n, c)| n == "broken" && *c == 0),
+        "{cursors:?}"
+    );
+
+    let search = |q: &str, access: Access| {
+        helpdex::search::search(
+            &engine,
+            &helpdex::search::SearchRequest {
+                query: q.into(),
+                access,
+                locale: None,
+                limit: 50,
+            },
+        )
+        .unwrap()
+    };
+    let customer = search("payout delayed", Access::anonymous());
+    assert!(!customer.hits.is_empty());
+    assert!(
+        customer.hits.iter().all(|h| h.source == "main"),
+        "the restricted brand has nothing public"
+    );
+    let signed_in = search(
+        "payout delayed",
+        Access {
+            audience: Audience::Customer,
+            signed_in: true,
+            segments: vec![],
+        },
+    );
+    assert!(
+        signed_in
+            .hits
+            .iter()
+            .any(|h| h.source == "partners" && h.visibility == "signed_in")
+    );
+    let agent = search("payout delayed", Access::agent());
+    let sources: std::collections::HashSet<_> =
+        agent.hits.iter().map(|h| h.source.as_str()).collect();
+    assert!(
+        sources.contains("main") && sources.contains("partners"),
+        "{sources:?}"
+    );
+    assert!(
+        agent
+            .hits
+            .iter()
+            .any(|h| h.brand.as_deref() == Some("Lumen Pay Partners"))
+    );
 }

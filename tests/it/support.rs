@@ -22,7 +22,11 @@ pub fn fixtures() -> PathBuf {
 /// Every fixture article file, parsed.
 pub fn fixture_articles() -> Vec<serde_json::Value> {
     let mut out = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(fixtures().join("articles")).unwrap().flatten().map(|e| e.path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(fixtures().join("articles"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     paths.sort();
     for p in paths {
         out.push(serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap());
@@ -44,7 +48,13 @@ pub fn config_for(url: &str, email: &str, token: &str, data_dir: &Path) -> Confi
         token: Some(token.to_string()),
         ..SourceFlags::default()
     };
-    let mut cfg = Config::resolve(RawConfig::default(), Some(data_dir.to_path_buf()), flags, &|_| None).unwrap();
+    let mut cfg = Config::resolve(
+        RawConfig::default(),
+        Some(data_dir.to_path_buf()),
+        flags,
+        &|_| None,
+    )
+    .unwrap();
     for s in &mut cfg.sources {
         // Fast retries in tests.
         s.client.retry.base_backoff = std::time::Duration::from_millis(5);
@@ -61,11 +71,18 @@ impl Env {
 
     pub async fn start_with(ec: EmulatorConfig, email: &str, token: &str) -> Env {
         let world = World::load(&fixtures()).expect("fixtures load");
-        let emu = Emulator::start(world, ec, "127.0.0.1:0".parse().unwrap()).await.expect("emulator starts");
+        let emu = Emulator::start(world, ec, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("emulator starts");
         let dir = tempfile::tempdir().unwrap();
         let cfg = config_for(&emu.base_url(), email, token, dir.path());
         let engine = Arc::new(Engine::open(dir.path(), cfg.normalize.clone()).unwrap());
-        Env { emu, dir, engine, cfg }
+        Env {
+            emu,
+            dir,
+            engine,
+            cfg,
+        }
     }
 
     pub async fn sync(&self) -> SourceReport {
@@ -80,7 +97,12 @@ impl Env {
     pub fn search(&self, q: &str, access: Access) -> SearchResponse {
         helpdex::search::search(
             &self.engine,
-            &SearchRequest { query: q.to_string(), access, locale: None, limit: 20 },
+            &SearchRequest {
+                query: q.to_string(),
+                access,
+                locale: None,
+                limit: 20,
+            },
         )
         .unwrap()
     }
@@ -90,7 +112,13 @@ impl Env {
     }
 
     pub fn agent(&self, q: &str) -> SearchResponse {
-        self.search(q, Access { audience: Audience::Agent, ..Access::default() })
+        self.search(
+            q,
+            Access {
+                audience: Audience::Agent,
+                ..Access::default()
+            },
+        )
     }
 }
 
