@@ -236,6 +236,12 @@ impl IndexHandle {
                 let mut policy = tantivy::indexer::LogMergePolicy::default();
                 policy.set_del_docs_ratio_before_merge(0.3);
                 w.set_merge_policy(Box::new(policy));
+                // A process killed mid-write leaves files its commit never referenced (for
+                // example `<segment>.<opstamp>.del`); the next writer would reuse the same
+                // opstamp and fail on "file already exists". Delete them before writing.
+                if let Err(e) = w.garbage_collect_files().wait() {
+                    tracing::warn!(error = %e, "could not collect unreferenced index files");
+                }
                 Ok(w)
             }
             Err(tantivy::TantivyError::LockFailure(..)) => Err(IndexError::Busy(self.dir.clone())),
