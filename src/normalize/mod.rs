@@ -50,6 +50,29 @@ pub struct NormalizeOptions {
     pub drop_selectors: Vec<String>,
 }
 
+impl NormalizeOptions {
+    /// Identifies what the normalizer produces: [`NORMALIZER_VERSION`] together with these
+    /// options. Stored with every translation, so that changing the version *or* the options
+    /// (a new drop selector, another passage bound) re-normalizes stored bodies on the next sync.
+    pub fn fingerprint(&self) -> u32 {
+        let mut h = blake3::Hasher::new();
+        h.update(&NORMALIZER_VERSION.to_le_bytes());
+        h.update(&(self.max_passage_chars as u64).to_le_bytes());
+        for s in &self.drop_selectors {
+            h.update(s.as_bytes());
+            h.update(&[0]);
+        }
+        let b = h.finalize();
+        // Keep it positive in SQLite's signed integers and distinct from small version numbers.
+        u32::from_le_bytes([
+            b.as_bytes()[0],
+            b.as_bytes()[1],
+            b.as_bytes()[2],
+            b.as_bytes()[3] & 0x7f,
+        ]) | 0x1000_0000
+    }
+}
+
 impl Default for NormalizeOptions {
     fn default() -> Self {
         Self {

@@ -148,6 +148,8 @@ pub struct TranslationRow {
     pub normalized: Normalized,
     /// Hash of the indexed form.
     pub index_hash: String,
+    /// [`crate::normalize::NormalizeOptions::fingerprint`] of the normalizer that produced it.
+    pub normalizer: u32,
 }
 
 /// Everything one sync step writes, atomically.
@@ -521,7 +523,7 @@ impl Store {
                     t.outdated,
                     t.updated_at,
                     t.body,
-                    crate::normalize::NORMALIZER_VERSION,
+                    t.normalizer,
                     t.normalized.content_hash,
                     t.index_hash,
                     now
@@ -747,12 +749,12 @@ impl Store {
         Ok(())
     }
 
-    /// Translations normalized by another normalizer version, with their raw bodies.
-    pub fn stale_normalized(&self, source: &str) -> Result<Vec<(u64, String)>> {
+    /// Translations normalized by another normalizer version or other options.
+    pub fn stale_normalized(&self, source: &str, fingerprint: u32) -> Result<Vec<(u64, String)>> {
         let mut st = self.conn.prepare(
             "SELECT article_id, locale FROM translations WHERE source = ?1 AND normalizer_version != ?2",
         )?;
-        let rows = st.query_map(params![source, crate::normalize::NORMALIZER_VERSION], |r| {
+        let rows = st.query_map(params![source, fingerprint], |r| {
             Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
         })?;
         rows.collect::<std::result::Result<_, _>>()

@@ -396,7 +396,9 @@ impl Runner<'_> {
         let segs = ctx.segments.clone();
         let restricted = ctx.restricted;
         let n = blocking(&self.engine, move |e| {
-            let stale = e.store().stale_normalized(&name)?;
+            let stale = e
+                .store()
+                .stale_normalized(&name, e.normalize.fingerprint())?;
             if stale.is_empty() {
                 return Ok(0);
             }

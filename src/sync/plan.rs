@@ -103,9 +103,8 @@ pub fn plan_article(
             outdated,
         );
         let before = stored.and_then(|s| s.translations.get(&t.locale));
-        if before.is_some_and(|b| {
-            b.index_hash == ih && b.normalizer_version == crate::normalize::NORMALIZER_VERSION
-        }) {
+        if before.is_some_and(|b| b.index_hash == ih && b.normalizer_version == opts.fingerprint())
+        {
             continue;
         }
         changed = true;
@@ -121,6 +120,7 @@ pub fn plan_article(
             body: t.body.clone(),
             normalized,
             index_hash: ih,
+            normalizer: opts.fingerprint(),
         });
     }
     if let Some(s) = stored {
@@ -230,7 +230,7 @@ mod tests {
                             content_hash: t.normalized.content_hash.clone(),
                             index_hash: t.index_hash.clone(),
                             draft: t.draft,
-                            normalizer_version: crate::normalize::NORMALIZER_VERSION,
+                            normalizer_version: t.normalizer,
                         },
                     )
                 })

@@ -579,3 +579,47 @@ token = "{ADMIN_TOKEN}"
             .any(|h| h.brand.as_deref() == Some("Lumen Pay Partners"))
     );
 }
+
+/// Changing the normalizer's options (here: a new drop selector) is a normalizer change too: the
+/// next sync re-normalizes stored bodies, without refetching them.
+#[tokio::test]
+async fn changed_normalizer_options_renormalize_without_refetch() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    assert!(!env.customer("RSK-214").hits.is_empty());
+    let mut cfg = env.cfg.clone();
+    cfg.normalize.drop_selectors = vec![".agent-only".into()];
+    drop(env.engine);
+    let engine = std::sync::Arc::new(
+        helpdex::engine::Engine::open(env.dir.path(), cfg.normalize.clone()).unwrap(),
+    );
+    env.emu.reset_requests();
+    let r = helpdex::sync::sync_all(engine.clone(), &cfg, &Default::default()).await;
+    assert!(r.ok(), "{r:?}");
+    assert!(r.sources[0].renormalized > 40, "{:?}", r.sources[0]);
+    assert!(
+        env.emu
+            .requests()
+            .iter()
+            .all(|q| !q.path.contains("/translations")),
+        "no refetch"
+    );
+    let resp = helpdex::search::search(
+        &engine,
+        &helpdex::search::SearchRequest {
+            query: "RSK-214".into(),
+            access: Access::anonymous(),
+            locale: None,
+            limit: 10,
+        },
+    )
+    .unwrap();
+    assert!(
+        resp.hits.iter().all(|h| !h.text.contains("RSK-214")),
+        "{:#?}",
+        resp.hits
+    );
+    // A second sync with the same options re-normalizes nothing.
+    let r = helpdex::sync::sync_all(engine, &cfg, &Default::default()).await;
+    assert_eq!(r.sources[0].renormalized, 0);
+}
