@@ -15,6 +15,7 @@ use crate::search::{ContextRequest, SearchRequest};
 use crate::service::metrics::Metrics;
 use crate::service::scheduler::{Scheduler, SchedulerError, SyncRequest};
 use crate::service::webhook;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -263,9 +264,10 @@ fn check_limit(limit: usize) -> ApiResult<usize> {
 async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<SearchParams>,
+    p: Result<Query<SearchParams>, QueryRejection>,
 ) -> ApiResult<Response> {
     let scope = scope(&state, &headers)?;
+    let Query(p) = p.map_err(|e| ApiError::bad(e.body_text()))?;
     let query =
         p.q.filter(|q| !q.trim().is_empty())
             .ok_or_else(|| ApiError::bad("q is required"))?;
@@ -325,9 +327,10 @@ async fn article(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(p): Query<SearchParams>,
+    p: Result<Query<SearchParams>, QueryRejection>,
 ) -> ApiResult<Response> {
     let scope = scope(&state, &headers)?;
+    let Query(p) = p.map_err(|e| ApiError::bad(e.body_text()))?;
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::bad("the article id must be a number"))?;

@@ -269,6 +269,19 @@ async fn keys_bound_the_audience_on_every_endpoint() {
         (s, body["error"]["code"].as_str()),
         (400, Some("bad_request"))
     );
+    let (s, body) = api
+        .get("/v1/search?q=x&audience=admin", Some(CUSTOMER_KEY))
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let (s, body) = api.get("/v1/nope", Some(CUSTOMER_KEY)).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
 }
 
 #[tokio::test]
