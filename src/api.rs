@@ -189,8 +189,8 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let live = state.engine.live();
-    Json(serde_json::json!({"status": "ready", "generation": live.generation, "segments": live.num_docs()})).into_response()
+    let index = state.engine.index_status();
+    Json(serde_json::json!({"status": "ready", "generation": index.generation, "segments": index.segments})).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
@@ -200,8 +200,8 @@ async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         .map_err(|e| ApiError::internal("metrics", e))?
         .map_err(|e| ApiError::internal("metrics", e))?;
     let mut by_vis = std::collections::BTreeMap::<String, i64>::new();
-    for (v, _locale, n) in counts {
-        *by_vis.entry(v).or_default() += n;
+    for c in counts {
+        *by_vis.entry(c.visibility).or_default() += c.translations;
     }
     for v in ["public", "signed_in", "restricted", "internal"] {
         state
@@ -241,6 +241,19 @@ pub struct SearchParams {
     signed_in: Option<bool>,
 }
 
+impl SearchParams {
+    /// The access these parameters ask for, bounded by the key's scope.
+    fn access(&self, scope: Scope) -> ApiResult<crate::model::Access> {
+        let segments = parse_segments(self.segments.as_deref())?;
+        Ok(auth::grant(
+            scope,
+            self.audience,
+            self.signed_in.unwrap_or(false),
+            segments,
+        )?)
+    }
+}
+
 fn parse_segments(s: Option<&str>) -> ApiResult<Vec<u64>> {
     let Some(s) = s else { return Ok(Vec::new()) };
     s.split(',')
@@ -269,14 +282,11 @@ async fn search(
     let scope = scope(&state, &headers)?;
     let Query(p) = p.map_err(|e| ApiError::bad(e.body_text()))?;
     let query =
-        p.q.filter(|q| !q.trim().is_empty())
-            .ok_or_else(|| ApiError::bad("q is required"))?;
-    let access = auth::grant(
-        scope,
-        p.audience,
-        p.signed_in.unwrap_or(false),
-        parse_segments(p.segments.as_deref())?,
-    )?;
+        p.q.as_deref()
+            .filter(|q| !q.trim().is_empty())
+            .map(str::to_string);
+    let query = query.ok_or_else(|| ApiError::bad("q is required"))?;
+    let access = p.access(scope)?;
     let req = SearchRequest {
         query,
         access,
@@ -334,12 +344,7 @@ async fn article(
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::bad("the article id must be a number"))?;
-    let access = auth::grant(
-        scope,
-        p.audience,
-        p.signed_in.unwrap_or(false),
-        parse_segments(p.segments.as_deref())?,
-    )?;
+    let access = p.access(scope)?;
     let engine = state.engine.clone();
     let locale = p.locale.clone();
     let views = tokio::task::spawn_blocking(move || {
@@ -454,29 +459,30 @@ async fn admin_reindex(
 async fn admin_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     auth::require_admin(scope(&state, &headers)?)?;
     let engine = state.engine.clone();
+    // All store reads in one blocking task: the store mutex is never taken on the runtime.
     let (sources, counts) = tokio::task::spawn_blocking(move || {
         let s = engine.store();
-        Ok::<_, crate::store::StoreError>((s.sources()?, s.counts(None)?))
+        let mut sources = Vec::new();
+        for src in s.sources()? {
+            let counts = s.counts(Some(&src.name))?;
+            sources.push((src, counts));
+        }
+        Ok::<_, crate::store::StoreError>((sources, s.counts(None)?))
     })
     .await
     .map_err(|e| ApiError::internal("status task", e))?
     .map_err(|e| ApiError::internal("status", e))?;
-    let live = state.engine.live();
     let per_source: Vec<_> = sources
-        .iter()
-        .map(|s| {
-            let counts = state.engine.store().counts(Some(&s.name)).unwrap_or_default();
-            serde_json::json!({
-                "source": s,
-                "counts": counts.iter().map(|(v, l, n)| serde_json::json!({"visibility": v, "locale": l, "translations": n})).collect::<Vec<_>>(),
-                "next_run": state.scheduler.next_run(&s.name),
-            })
+        .into_iter()
+        .map(|(s, counts)| {
+            let next_run = state.scheduler.next_run(&s.name);
+            serde_json::json!({"source": s, "counts": counts, "next_run": next_run})
         })
         .collect();
     Ok(Json(serde_json::json!({
         "sources": per_source,
-        "counts": counts.iter().map(|(v, l, n)| serde_json::json!({"visibility": v, "locale": l, "translations": n})).collect::<Vec<_>>(),
-        "index": {"generation": live.generation, "segments": live.num_docs(), "applied_seq": live.payload().seq},
+        "counts": counts,
+        "index": state.engine.index_status(),
         "jobs": state.scheduler.status(),
     }))
     .into_response())
@@ -514,10 +520,7 @@ async fn zendesk_webhook(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
-    let (sig, ts) = (
-        h("x-zendesk-webhook-signature"),
-        h("x-zendesk-webhook-signature-timestamp"),
-    );
+    let (sig, ts) = (h(webhook::SIGNATURE_HEADER), h(webhook::TIMESTAMP_HEADER));
     if let Err(e) = webhook::verify(
         secret.expose().as_bytes(),
         ts,

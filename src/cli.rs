@@ -340,13 +340,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 let s = engine.store();
                 (s.sources()?, s.counts(None)?)
             };
-            let live = engine.live();
+            let index = engine.index_status();
             if *json {
-                let v = serde_json::json!({
-                    "sources": sources,
-                    "counts": counts.iter().map(|(v, l, n)| serde_json::json!({"visibility": v, "locale": l, "translations": n})).collect::<Vec<_>>(),
-                    "index": {"generation": live.generation, "segments": live.num_docs(), "applied_seq": live.payload().seq},
-                });
+                let v = serde_json::json!({"sources": sources, "counts": counts, "index": index});
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for s in &sources {
@@ -360,10 +356,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         s.last_error.as_deref().unwrap_or("")
                     );
                 }
-                for (v, l, n) in &counts {
-                    println!("  {v:<10} {l:<6} {n}");
+                for c in &counts {
+                    println!("  {:<10} {:<6} {}", c.visibility, c.locale, c.translations);
                 }
-                println!("index {}: {} segments", live.generation, live.num_docs());
+                println!("index {}: {} segments", index.generation, index.segments);
             }
             Ok(0)
         }

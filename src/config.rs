@@ -223,7 +223,10 @@ impl ServerConfig {
             agent_keys,
             admin_keys,
             webhook_secret,
-            webhook_tolerance: Duration::from_secs(raw.webhook_tolerance_secs.unwrap_or(300)),
+            webhook_tolerance: raw.webhook_tolerance_secs.map_or(
+                crate::service::webhook::DEFAULT_TOLERANCE,
+                Duration::from_secs,
+            ),
         })
     }
 }

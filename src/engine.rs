@@ -33,6 +33,17 @@ pub enum EngineError {
 
 type Result<T> = std::result::Result<T, EngineError>;
 
+/// The live index generation in brief.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IndexStatus {
+    /// Generation directory name.
+    pub generation: String,
+    /// Indexed passages.
+    pub segments: u64,
+    /// Last change-log sequence applied to it.
+    pub applied_seq: i64,
+}
+
 /// Named crash points, honoured when `HELPDEX_FAILPOINT` names one: the process aborts there.
 /// Used by the crash-recovery tests against the real binary; inert otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +223,16 @@ impl Engine {
     /// The live index generation, for one consistent search.
     pub fn live(&self) -> Arc<IndexHandle> {
         self.live.load_full()
+    }
+
+    /// What `status`, `/readyz` and `/v1/admin/status` report about the live index.
+    pub fn index_status(&self) -> IndexStatus {
+        let live = self.live();
+        IndexStatus {
+            generation: live.generation.clone(),
+            segments: live.num_docs(),
+            applied_seq: live.payload().seq,
+        }
     }
 
     /// Commits a batch to SQLite, then brings the index up to date. Returns the number of

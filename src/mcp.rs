@@ -376,25 +376,20 @@ fn resolve_access(
     signed_in: Option<bool>,
     segments: Option<Vec<u64>>,
 ) -> Result<Access, CallError> {
-    match audience.unwrap_or(Audience::Customer) {
-        Audience::Agent if policy.max_audience != Audience::Agent => {
-            Err(CallError::AudienceNotAllowed {
-                asked: Audience::Agent.as_str(),
-                max: policy.max_audience.as_str(),
-            })
+    // The operator's `--audience` plays the part of an API key's scope: same rule as HTTP.
+    let scope = match policy.max_audience {
+        Audience::Customer => crate::auth::Scope::Customer,
+        Audience::Agent => crate::auth::Scope::Agent,
+    };
+    let mut segments = segments.unwrap_or_default();
+    segments.sort_unstable();
+    segments.dedup();
+    crate::auth::grant(scope, audience, signed_in.unwrap_or(false), segments).map_err(|_| {
+        CallError::AudienceNotAllowed {
+            asked: Audience::Agent.as_str(),
+            max: policy.max_audience.as_str(),
         }
-        Audience::Agent => Ok(Access::agent()),
-        Audience::Customer => {
-            let mut segments = segments.unwrap_or_default();
-            segments.sort_unstable();
-            segments.dedup();
-            Ok(Access {
-                audience: Audience::Customer,
-                signed_in: signed_in.unwrap_or(false),
-                segments,
-            })
-        }
-    }
+    })
 }
 
 /// Runs a validated call (blocking: tantivy and SQLite).

@@ -125,6 +125,17 @@ pub struct ArticleRow {
     pub updated_at: Option<String>,
 }
 
+/// Published translations of one visibility and locale (`status`, `/v1/admin/status`, metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    /// Visibility name.
+    pub visibility: String,
+    /// Locale.
+    pub locale: String,
+    /// Number of published translations.
+    pub translations: i64,
+}
+
 /// A translation row to write, with its normalized content.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TranslationRow {
@@ -866,13 +877,19 @@ impl Store {
     }
 
     /// Counts of published translations by (visibility, locale).
-    pub fn counts(&self, source: Option<&str>) -> Result<Vec<(String, String, i64)>> {
+    pub fn counts(&self, source: Option<&str>) -> Result<Vec<Count>> {
         let mut st = self.conn.prepare(
             "SELECT a.visibility, t.locale, COUNT(*) FROM translations t JOIN articles a USING (source, article_id)
              WHERE t.draft = 0 AND (?1 IS NULL OR t.source = ?1)
              GROUP BY a.visibility, t.locale ORDER BY 1, 2",
         )?;
-        let rows = st.query_map([source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = st.query_map([source], |r| {
+            Ok(Count {
+                visibility: r.get(0)?,
+                locale: r.get(1)?,
+                translations: r.get(2)?,
+            })
+        })?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(Into::into)
     }

@@ -234,13 +234,16 @@ async fn agent_token_without_segment_rights_fails_closed() {
     ok(&r);
     assert!(r.segments_unreadable);
     let cat = catalogue();
-    let counts: HashMap<String, i64> = env.engine.store().counts(None).unwrap().into_iter().fold(
-        HashMap::new(),
-        |mut m, (v, _, n)| {
-            *m.entry(v).or_default() += n;
-            m
-        },
-    );
+    let counts: HashMap<String, i64> =
+        env.engine
+            .store()
+            .counts(None)
+            .unwrap()
+            .into_iter()
+            .fold(HashMap::new(), |mut m, c| {
+                *m.entry(c.visibility).or_default() += c.translations;
+                m
+            });
     assert!(
         !counts.contains_key("signed_in") && !counts.contains_key("restricted"),
         "{counts:?}"
@@ -274,16 +277,7 @@ async fn drop_selectors_keep_agent_only_notes_out_of_the_index() {
     let r = helpdex::sync::sync_all(engine.clone(), &cfg, &Default::default()).await;
     assert!(r.ok());
     for audience in [Access::anonymous(), Access::agent()] {
-        let resp = helpdex::search::search(
-            &engine,
-            &helpdex::search::SearchRequest {
-                query: "RSK-214 payout_hold_risk".into(),
-                access: audience,
-                locale: None,
-                limit: 20,
-            },
-        )
-        .unwrap();
+        let resp = search_in(&engine, "RSK-214 payout_hold_risk", audience, 20);
         assert!(
             resp.hits.iter().all(|h| !h.text.contains("RSK-214")),
             "{:#?}",
@@ -291,15 +285,6 @@ async fn drop_selectors_keep_agent_only_notes_out_of_the_index() {
         );
     }
     // The rest of the article is still there.
-    let resp = helpdex::search::search(
-        &engine,
-        &helpdex::search::SearchRequest {
-            query: "payout on hold".into(),
-            access: Access::anonymous(),
-            locale: None,
-            limit: 5,
-        },
-    )
-    .unwrap();
+    let resp = search_in(&engine, "payout on hold", Access::anonymous(), 5);
     assert!(resp.hits.iter().any(|h| h.article_id == 3600000112182));
 }
