@@ -1,7 +1,6 @@
 //! The real binary, as the AI runtime and admins call it.
 
 use crate::support::*;
-use helpdex::emulator::{Emulator, World};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -30,13 +29,7 @@ fn json(o: &Output) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_search_explain_through_the_binary() {
-    let emu = Emulator::start(
-        World::load(&fixtures()).unwrap(),
-        Default::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let emu = emulator_on(&fixtures()).await;
     let url = emu.base_url();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
@@ -136,13 +129,7 @@ async fn sync_search_explain_through_the_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_carry_fields_and_never_a_secret() {
-    let emu = Emulator::start(
-        World::load(&fixtures()).unwrap(),
-        Default::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let emu = emulator_on(&fixtures()).await;
     let url = emu.base_url();
     let dir = tempfile::tempdir().unwrap();
     use base64::Engine as _;
@@ -200,13 +187,7 @@ async fn logs_carry_fields_and_never_a_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_server_speaks_json_rpc_over_stdio_with_audience_rules() {
     use std::io::{BufRead, BufReader, Write};
-    let emu = Emulator::start(
-        World::load(&fixtures()).unwrap(),
-        Default::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let emu = emulator_on(&fixtures()).await;
     let dir = tempfile::tempdir().unwrap();
     let (d, u) = (dir.path().to_path_buf(), emu.base_url());
     let out = tokio::task::spawn_blocking(move || run(&d, &u, ADMIN_TOKEN, &["sync"]))
@@ -304,13 +285,7 @@ async fn mcp_server_speaks_json_rpc_over_stdio_with_audience_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_schedules_syncs_reindexes_through_the_server_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
-    let emu = Emulator::start(
-        World::load(&fixtures()).unwrap(),
-        Default::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let emu = emulator_on(&fixtures()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_helpdex"))
         .args([

@@ -434,7 +434,6 @@ async fn normalizer_change_renormalizes_from_stored_html_without_refetch() {
 #[tokio::test]
 async fn several_help_centers_one_failing_one_restricted() {
     use helpdex::config::{Config, RawConfig, SourceFlags};
-    use helpdex::emulator::{Emulator, World};
     // A second brand: the same articles, but its help center is restricted to signed-in users.
     let copy = tempfile::tempdir().unwrap();
     let src = fixtures();
@@ -452,20 +451,8 @@ async fn several_help_centers_one_failing_one_restricted() {
     hc["brand"]["name"] = "Lumen Pay Partners".into();
     std::fs::write(copy.path().join("help_center.json"), hc.to_string()).unwrap();
 
-    let a = Emulator::start(
-        World::load(&src).unwrap(),
-        Default::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let b = Emulator::start(
-        World::load(copy.path()).unwrap(),
-        Default::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let a = emulator_on(&src).await;
+    let b = emulator_on(copy.path()).await;
     let toml_text = format!(
         r#"
 [[sources]]
@@ -533,18 +520,7 @@ token = "{ADMIN_TOKEN}"
         "{cursors:?}"
     );
 
-    let search = |q: &str, access: Access| {
-        helpdex::search::search(
-            &engine,
-            &helpdex::search::SearchRequest {
-                query: q.into(),
-                access,
-                locale: None,
-                limit: 50,
-            },
-        )
-        .unwrap()
-    };
+    let search = |q: &str, access: Access| search_in(&engine, q, access, 50);
     let customer = search("payout delayed", Access::anonymous());
     assert!(!customer.hits.is_empty());
     assert!(
@@ -604,16 +580,7 @@ async fn changed_normalizer_options_renormalize_without_refetch() {
             .all(|q| !q.path.contains("/translations")),
         "no refetch"
     );
-    let resp = helpdex::search::search(
-        &engine,
-        &helpdex::search::SearchRequest {
-            query: "RSK-214".into(),
-            access: Access::anonymous(),
-            locale: None,
-            limit: 10,
-        },
-    )
-    .unwrap();
+    let resp = search_in(&engine, "RSK-214", Access::anonymous(), 10);
     assert!(
         resp.hits.iter().all(|h| !h.text.contains("RSK-214")),
         "{:#?}",

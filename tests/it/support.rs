@@ -95,16 +95,7 @@ impl Env {
     }
 
     pub fn search(&self, q: &str, access: Access) -> SearchResponse {
-        helpdex::search::search(
-            &self.engine,
-            &SearchRequest {
-                query: q.to_string(),
-                access,
-                locale: None,
-                limit: 20,
-            },
-        )
-        .unwrap()
+        search_in(&self.engine, q, access, 20)
     }
 
     pub fn customer(&self, q: &str) -> SearchResponse {
@@ -120,6 +111,31 @@ impl Env {
             },
         )
     }
+}
+
+/// A search on any engine (tests with their own data directory).
+pub fn search_in(engine: &Engine, q: &str, access: Access, limit: usize) -> SearchResponse {
+    helpdex::search::search(
+        engine,
+        &SearchRequest {
+            query: q.to_string(),
+            access,
+            locale: None,
+            limit,
+        },
+    )
+    .unwrap()
+}
+
+/// The emulator on a loopback port, serving a fixture directory with default settings.
+pub async fn emulator_on(dir: &Path) -> Emulator {
+    Emulator::start(
+        World::load(dir).expect("fixtures load"),
+        EmulatorConfig::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .expect("emulator starts")
 }
 
 pub fn ok(r: &SourceReport) {
