@@ -14,12 +14,12 @@
 //! `$HELPDEX_EVAL_DIR`, else `/work/shared/eval`; a missing set is reported and skipped.
 
 use anyhow::{Context, bail};
-use helpdex::config::{Config, RawConfig, SourceFlags};
-use helpdex::emulator::{Emulator, EmulatorConfig, World};
-use helpdex::engine::Engine;
-use helpdex::model::Access;
-use helpdex::search::{SearchRequest, search};
-use helpdex::sync::{SyncOptions, sync_all};
+use helpdex_core::engine::Engine;
+use helpdex_core::model::Access;
+use helpdex_core::search::{SearchRequest, search};
+use helpdex_emulator::{Emulator, EmulatorConfig, World};
+use helpdex_service::config::{Config, RawConfig, SourceFlags};
+use helpdex_sync::{SyncOptions, sync_all};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -520,7 +520,7 @@ async fn evaluate(set: &Dataset) -> anyhow::Result<()> {
     let cfg = config(&emu.base_url(), &data)?;
     let engine = Arc::new(Engine::open(&data, cfg.normalize.clone())?);
     let started = Instant::now();
-    let report = sync_all(engine.clone(), &cfg, &SyncOptions::default()).await;
+    let report = sync_all(engine.clone(), &cfg.sync, &SyncOptions::default()).await;
     let sync_secs = started.elapsed().as_secs_f64();
     let Some(s) = report.sources.first() else {
         bail!("sync reported no source")

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use helpdex::normalize::{NormalizeOptions, normalize};
+use helpdex_core::normalize::{NormalizeOptions, normalize};
 
 const TARGET_BYTES: usize = 4 << 20;
 const PASSES: usize = 9;

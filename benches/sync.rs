@@ -6,10 +6,10 @@
 //! `cargo bench --bench sync [-- SCALE]` (default SCALE 40: 45 live articles × 40 ≈ 1,800
 //! articles, 2 locales).
 
-use helpdex::config::{Config, RawConfig, SourceFlags};
-use helpdex::emulator::{Emulator, EmulatorConfig, World};
-use helpdex::engine::Engine;
-use helpdex::sync::{SyncOptions, sync_all};
+use helpdex_core::engine::Engine;
+use helpdex_emulator::{Emulator, EmulatorConfig, World};
+use helpdex_service::config::{Config, RawConfig, SourceFlags};
+use helpdex_sync::{SyncOptions, sync_all};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -159,7 +159,7 @@ async fn main() {
         async move {
             emu.reset_requests();
             let started = Instant::now();
-            let r = sync_all(engine, &cfg, &SyncOptions::default()).await;
+            let r = sync_all(engine, &cfg.sync, &SyncOptions::default()).await;
             let secs = started.elapsed().as_secs_f64();
             let s = &r.sources[0];
             assert!(s.error.is_none(), "{:?}", s.error);

@@ -1,7 +1,9 @@
 //! The `helpdex` binary: parses arguments, sets up logging, and hands over to the library.
 
 use clap::Parser;
-use helpdex::cli::{Cli, LogFormat};
+mod cli;
+
+use cli::{Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -18,7 +20,7 @@ async fn main() {
     } else {
         builder.init();
     }
-    let code = match helpdex::cli::run(cli).await {
+    let code = match cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -2,12 +2,12 @@
 //! reindex under continuous search, webhooks, admin sync, metrics.
 
 use crate::support::*;
-use helpdex::api::{AppState, router};
-use helpdex::auth::ApiKeys;
-use helpdex::config::Secret;
-use helpdex::service::metrics::Metrics;
-use helpdex::service::scheduler::Scheduler;
-use helpdex::service::webhook;
+use helpdex_service::api::{AppState, router};
+use helpdex_service::auth::ApiKeys;
+use helpdex_service::config::Secret;
+use helpdex_service::metrics::Metrics;
+use helpdex_service::scheduler::Scheduler;
+use helpdex_service::webhook;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +35,8 @@ impl Api {
         let cfg = Arc::new(env.cfg.clone());
         let metrics = Arc::new(Metrics::new());
         let cancel = CancellationToken::new();
-        let runner = helpdex::server::sync_runner(env.engine.clone(), cfg.clone(), metrics.clone());
+        let runner =
+            helpdex_service::server::sync_runner(env.engine.clone(), cfg.clone(), metrics.clone());
         let scheduler = Scheduler::new(Vec::new(), runner, cancel.clone());
         tokio::spawn({
             let s = scheduler.clone();

@@ -2,8 +2,8 @@
 //! After each crash, a plain restart must converge to exactly the state of a clean sync.
 
 use crate::support::*;
-use helpdex::emulator::{Emulator, EmulatorConfig, World};
-use helpdex::engine::Engine;
+use helpdex_core::engine::Engine;
+use helpdex_emulator::{Emulator, EmulatorConfig, World};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The emulator over real HTTP: what a Zendesk client sees, quirks included.
 
-use helpdex::emulator::{Emulator, EmulatorConfig, RateLimit, World, slug};
+use helpdex_emulator::{Emulator, EmulatorConfig, RateLimit, World, slug};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! emulator's world between syncs, or breaks its answers, and checks store and index.
 
 use crate::support::*;
-use helpdex::emulator::{EmulatorConfig, RateLimit};
-use helpdex::model::{Access, Audience};
+use helpdex_core::model::{Access, Audience};
+use helpdex_emulator::{EmulatorConfig, RateLimit};
 use std::time::Duration;
 
 /// A published, public article with a German translation, and one without.
@@ -33,7 +33,7 @@ fn public_ids() -> (u64, u64) {
     (with_de, without)
 }
 
-fn ids(resp: &helpdex::search::SearchResponse) -> Vec<u64> {
+fn ids(resp: &helpdex_core::search::SearchResponse) -> Vec<u64> {
     resp.hits.iter().map(|h| h.article_id).collect()
 }
 
@@ -140,7 +140,7 @@ async fn visibility_downgrade_and_section_move() {
         .expect("agents still see it");
     assert_eq!(hit.visibility, "internal");
     // Every locale of the article was downgraded in the same commit.
-    let ex = helpdex::explain::explain(&env.engine, a).unwrap();
+    let ex = helpdex_core::explain::explain(&env.engine, a).unwrap();
     assert!(
         ex.len() >= 2 && ex.iter().all(|e| e.visibility == "internal"),
         "{ex:#?}"
@@ -225,7 +225,7 @@ async fn edits_without_updated_at_are_caught_by_the_full_sweep() {
     ok(&r);
     assert_eq!(r.index_writes, 0, "invisible to the incremental export");
     let r = env
-        .sync_with(&helpdex::sync::SyncOptions {
+        .sync_with(&helpdex_sync::SyncOptions {
             full: true,
             ..Default::default()
         })
@@ -311,8 +311,8 @@ async fn rate_limits_are_waited_out_and_reported() {
     };
     let mut env = Env::start_with(ec, ADMIN_EMAIL, ADMIN_TOKEN).await;
     // No reserve: spend the whole budget, meet 429s and wait out their Retry-After.
-    env.cfg.sources[0].client.retry.reserve_share = 0.0;
-    env.cfg.sources[0].client.retry.low_budget_pause = Duration::ZERO;
+    env.cfg.sync.sources[0].client.retry.reserve_share = 0.0;
+    env.cfg.sync.sources[0].client.retry.low_budget_pause = Duration::ZERO;
     let r = env.sync().await;
     ok(&r);
     assert!(r.retries > 0 && r.rate_limit_wait_secs > 0.0, "{r:?}");
@@ -331,8 +331,8 @@ async fn pacing_keeps_a_reserve_of_the_budget_and_avoids_429s() {
     };
     let mut env = Env::start_with(ec, ADMIN_EMAIL, ADMIN_TOKEN).await;
     // Keep half the budget for the customer's other integrations; pause past the window reset.
-    env.cfg.sources[0].client.retry.reserve_share = 0.5;
-    env.cfg.sources[0].client.retry.low_budget_pause = Duration::from_millis(1100);
+    env.cfg.sync.sources[0].client.retry.reserve_share = 0.5;
+    env.cfg.sync.sources[0].client.retry.low_budget_pause = Duration::from_millis(1100);
     let r = env.sync().await;
     ok(&r);
     assert!(
@@ -396,9 +396,9 @@ async fn persistent_failure_stops_the_run_without_moving_the_cursor() {
 async fn timeouts_are_retried() {
     let env = Env::start().await;
     let mut cfg = env.cfg.clone();
-    cfg.sources[0].client.timeout = Duration::from_millis(300);
+    cfg.sync.sources[0].client.timeout = Duration::from_millis(300);
     env.emu.delay_next(1, Duration::from_secs(2));
-    let r = helpdex::sync::sync_all(env.engine.clone(), &cfg, &Default::default()).await;
+    let r = helpdex_sync::sync_all(env.engine.clone(), &cfg.sync, &Default::default()).await;
     assert!(r.ok(), "{:?}", r.sources[0].error);
     assert!(r.sources[0].retries >= 1);
 }
@@ -433,7 +433,7 @@ async fn normalizer_change_renormalizes_from_stored_html_without_refetch() {
 /// help center is restricted has nothing public; one failing source does not stop the others.
 #[tokio::test]
 async fn several_help_centers_one_failing_one_restricted() {
-    use helpdex::config::{Config, RawConfig, SourceFlags};
+    use helpdex_service::config::{Config, RawConfig, SourceFlags};
     // A second brand: the same articles, but its help center is restricted to signed-in users.
     let copy = tempfile::tempdir().unwrap();
     let src = fixtures();
@@ -487,9 +487,9 @@ token = "{ADMIN_TOKEN}"
     )
     .unwrap();
     let engine = std::sync::Arc::new(
-        helpdex::engine::Engine::open(dir.path(), cfg.normalize.clone()).unwrap(),
+        helpdex_core::engine::Engine::open(dir.path(), cfg.normalize.clone()).unwrap(),
     );
-    let report = helpdex::sync::sync_all(engine.clone(), &cfg, &Default::default()).await;
+    let report = helpdex_sync::sync_all(engine.clone(), &cfg.sync, &Default::default()).await;
     let by_name = |n: &str| {
         report
             .sources
@@ -567,10 +567,10 @@ async fn changed_normalizer_options_renormalize_without_refetch() {
     cfg.normalize.drop_selectors = vec![".agent-only".into()];
     drop(env.engine);
     let engine = std::sync::Arc::new(
-        helpdex::engine::Engine::open(env.dir.path(), cfg.normalize.clone()).unwrap(),
+        helpdex_core::engine::Engine::open(env.dir.path(), cfg.normalize.clone()).unwrap(),
     );
     env.emu.reset_requests();
-    let r = helpdex::sync::sync_all(engine.clone(), &cfg, &Default::default()).await;
+    let r = helpdex_sync::sync_all(engine.clone(), &cfg.sync, &Default::default()).await;
     assert!(r.ok(), "{r:?}");
     assert!(r.sources[0].renormalized > 40, "{:?}", r.sources[0]);
     assert!(
@@ -587,6 +587,6 @@ async fn changed_normalizer_options_renormalize_without_refetch() {
         resp.hits
     );
     // A second sync with the same options re-normalizes nothing.
-    let r = helpdex::sync::sync_all(engine, &cfg, &Default::default()).await;
+    let r = helpdex_sync::sync_all(engine, &cfg.sync, &Default::default()).await;
     assert_eq!(r.sources[0].renormalized, 0);
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use helpdex::normalize::{
+use helpdex_core::normalize::{
     ArticleLink, NORMALIZER_VERSION, NormalizeOptions, Normalized, Segment, content_hash,
     normalize, validate_selectors,
 };

@@ -1,12 +1,12 @@
 //! Shared test environment: the emulator on a loopback port serving the fixture help center,
 //! and a helpdex engine in a temporary data directory.
 
-use helpdex::config::{Config, RawConfig, SourceFlags};
-use helpdex::emulator::{Emulator, EmulatorConfig, World};
-use helpdex::engine::Engine;
-use helpdex::model::{Access, Audience};
-use helpdex::search::{SearchRequest, SearchResponse};
-use helpdex::sync::{SourceReport, SyncOptions, sync_all};
+use helpdex_core::engine::Engine;
+use helpdex_core::model::{Access, Audience};
+use helpdex_core::search::{SearchRequest, SearchResponse};
+use helpdex_emulator::{Emulator, EmulatorConfig, World};
+use helpdex_service::config::{Config, RawConfig, SourceFlags};
+use helpdex_sync::{SourceReport, SyncOptions, sync_all};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -55,7 +55,7 @@ pub fn config_for(url: &str, email: &str, token: &str, data_dir: &Path) -> Confi
         &|_| None,
     )
     .unwrap();
-    for s in &mut cfg.sources {
+    for s in &mut cfg.sync.sources {
         // Fast retries in tests.
         s.client.retry.base_backoff = std::time::Duration::from_millis(5);
         s.client.retry.max_backoff = std::time::Duration::from_millis(50);
@@ -90,7 +90,7 @@ impl Env {
     }
 
     pub async fn sync_with(&self, opts: &SyncOptions) -> SourceReport {
-        let mut r = sync_all(self.engine.clone(), &self.cfg, opts).await;
+        let mut r = sync_all(self.engine.clone(), &self.cfg.sync, opts).await;
         r.sources.remove(0)
     }
 
@@ -115,7 +115,7 @@ impl Env {
 
 /// A search on any engine (tests with their own data directory).
 pub fn search_in(engine: &Engine, q: &str, access: Access, limit: usize) -> SearchResponse {
-    helpdex::search::search(
+    helpdex_core::search::search(
         engine,
         &SearchRequest {
             query: q.to_string(),

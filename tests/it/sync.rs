@@ -1,7 +1,7 @@
 //! End-to-end: sync the fixture help center from the emulator over HTTP, then search.
 
 use crate::support::*;
-use helpdex::model::{Access, Audience};
+use helpdex_core::model::{Access, Audience};
 use std::collections::HashMap;
 
 /// (id, title, segment_ids, draft of the source translation, archived) for each fixture article.
@@ -208,7 +208,7 @@ async fn wrong_credentials_give_a_clear_error_and_change_nothing() {
         "wrong-token",
         env.dir.path(),
     );
-    let r = helpdex::sync::sync_all(env.engine.clone(), &bad, &Default::default()).await;
+    let r = helpdex_sync::sync_all(env.engine.clone(), &bad.sync, &Default::default()).await;
     let e = r.sources[0].error.clone().expect("sync fails");
     assert!(
         e.contains("401") && e.contains("--zendesk-token"),
@@ -272,9 +272,9 @@ async fn drop_selectors_keep_agent_only_notes_out_of_the_index() {
     let mut cfg = config_for(&env.emu.base_url(), ADMIN_EMAIL, ADMIN_TOKEN, dir.path());
     cfg.normalize.drop_selectors = vec![".agent-only".into()];
     let engine = std::sync::Arc::new(
-        helpdex::engine::Engine::open(dir.path(), cfg.normalize.clone()).unwrap(),
+        helpdex_core::engine::Engine::open(dir.path(), cfg.normalize.clone()).unwrap(),
     );
-    let r = helpdex::sync::sync_all(engine.clone(), &cfg, &Default::default()).await;
+    let r = helpdex_sync::sync_all(engine.clone(), &cfg.sync, &Default::default()).await;
     assert!(r.ok());
     for audience in [Access::anonymous(), Access::agent()] {
         let resp = search_in(&engine, "RSK-214 payout_hold_risk", audience, 20);

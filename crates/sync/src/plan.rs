@@ -1,11 +1,11 @@
 //! The pure heart of sync: given what Zendesk says now and what the store holds, decide which
 //! rows to write and which indexed translations changed. No I/O.
 
-use crate::model::doc_key;
-use crate::normalize::{NormalizeOptions, normalize};
-use crate::store::{ArticleRow, Batch, StoredArticle, TranslationRow};
-use crate::visibility::Decision;
-use crate::zendesk::types::{Article, Translation};
+use helpdex_core::model::doc_key;
+use helpdex_core::normalize::{NormalizeOptions, normalize};
+use helpdex_core::store::{ArticleRow, Batch, StoredArticle, TranslationRow};
+use helpdex_core::visibility::Decision;
+use helpdex_zendesk::types::{Article, Translation};
 use std::collections::HashMap;
 
 /// How one article compared with the store.
@@ -180,7 +180,7 @@ pub fn next_cursor(start: i64, end_time: Option<i64>, page_len: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Visibility;
+    use helpdex_core::model::Visibility;
 
     fn art(id: u64, body: &str) -> (Article, Vec<Translation>) {
         let a: Article = serde_json::from_value(serde_json::json!({
@@ -213,7 +213,7 @@ mod tests {
     }
 
     fn public() -> Decision {
-        crate::visibility::decide(&[], None, false)
+        helpdex_core::visibility::decide(&[], None, false)
     }
 
     fn stored_from(b: &Batch) -> StoredArticle {
@@ -226,7 +226,7 @@ mod tests {
                 .map(|t| {
                     (
                         t.locale.clone(),
-                        crate::store::StoredTranslation {
+                        helpdex_core::store::StoredTranslation {
                             content_hash: t.normalized.content_hash.clone(),
                             index_hash: t.index_hash.clone(),
                             draft: t.draft,
@@ -317,7 +317,7 @@ mod tests {
             &mut b,
         );
         let stored = stored_from(&b);
-        let internal = crate::visibility::decide(&[9], None, false);
+        let internal = helpdex_core::visibility::decide(&[9], None, false);
         assert_eq!(internal.visibility, Visibility::Internal);
         let mut b2 = Batch::default();
         plan_article(

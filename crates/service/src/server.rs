@@ -8,17 +8,59 @@
 use crate::api::{self, AppState};
 use crate::auth::ApiKeys;
 use crate::config::Config;
-use crate::engine::Engine;
-use crate::service::metrics::Metrics;
-use crate::service::schedule::Schedule;
-use crate::service::scheduler::{JobRun, RunOutcome, Runner, Scheduler};
-use crate::sync::{SyncReport, sync_source};
-use anyhow::{Context, Result, bail};
+use crate::metrics::Metrics;
+use crate::schedule::Schedule;
+use crate::scheduler::{JobRun, RunOutcome, Runner, Scheduler};
+use helpdex_core::engine::Engine;
+use helpdex_sync::{SyncReport, sync_source};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// Why `helpdex serve` could not start or stopped with an error; each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address is not usable.
+    #[error("listen address {addr}: {reason}")]
+    Listen {
+        /// The address as given.
+        addr: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Keys are missing for a non-loopback address.
+    #[error("{0}")]
+    Refused(String),
+    /// A source's schedule does not parse.
+    #[error("source '{source_name}': invalid schedule: {reason}")]
+    Schedule {
+        /// Source name.
+        source_name: String,
+        /// Parse error.
+        reason: String,
+    },
+    /// The data directory cannot be opened.
+    #[error("opening data directory {dir}: {source}")]
+    Engine {
+        /// Directory.
+        dir: PathBuf,
+        /// Cause.
+        source: helpdex_core::engine::EngineError,
+    },
+    /// A file of the data directory cannot be written.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The HTTP server or a task failed.
+    #[error("HTTP server failed: {0}")]
+    Server(String),
+}
 
 /// Default listen address: loopback, so nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
@@ -52,8 +94,13 @@ pub fn sync_runner(engine: Arc<Engine>, cfg: Arc<Config>, metrics: Arc<Metrics>)
             let mut opts = run.request.sync_options();
             opts.cancel = Some(run.cancel.clone());
             let mut report = SyncReport::default();
-            for src in cfg.sources.iter().filter(|s| run.request.selects(&s.name)) {
-                let r = sync_source(engine.clone(), &cfg, src, &opts).await;
+            for src in cfg
+                .sync
+                .sources
+                .iter()
+                .filter(|s| run.request.selects(&s.name))
+            {
+                let r = sync_source(engine.clone(), &cfg.sync, src, &opts).await;
                 metrics.record_sync(&r);
                 report.sources.push(r);
             }
@@ -63,34 +110,40 @@ pub fn sync_runner(engine: Arc<Engine>, cfg: Arc<Config>, metrics: Arc<Metrics>)
 }
 
 /// Runs the service until SIGTERM/SIGINT.
-pub async fn run(cfg: Config, listen: Option<String>) -> Result<()> {
+pub async fn run(cfg: Config, listen: Option<String>) -> Result<(), ServeError> {
     let keys = ApiKeys::from_config(&cfg.server);
     let listen = listen
         .or_else(|| cfg.server.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let bad = |reason: String| ServeError::Listen {
+        addr: listen.clone(),
+        reason,
+    };
     let addr: SocketAddr = tokio::net::lookup_host(&listen)
         .await
-        .with_context(|| format!("cannot resolve listen address {listen}"))?
+        .map_err(|e| bad(format!("cannot resolve it: {e}")))?
         .next()
-        .with_context(|| format!("listen address {listen} resolves to nothing"))?;
+        .ok_or_else(|| bad("it resolves to nothing".into()))?;
     if keys.is_empty() {
         if !addr.ip().is_loopback() {
-            bail!(
+            return Err(ServeError::Refused(format!(
                 "no API key is configured, so helpdex serve only listens on loopback (asked for {addr}); \
                  set HELPDEX_CUSTOMER_KEY / HELPDEX_AGENT_KEY / HELPDEX_ADMIN_KEY or [server] keys, or listen on 127.0.0.1"
-            );
+            )));
         }
         tracing::warn!(%addr, "no API key configured: listening on loopback only, and every local caller is an admin");
     }
     let mut schedules = Vec::new();
-    for s in &cfg.sources {
+    for s in &cfg.sync.sources {
         if let Some(expr) = &s.schedule {
-            let sched = Schedule::parse(expr)
-                .with_context(|| format!("source '{}': invalid schedule", s.name))?;
+            let sched = Schedule::parse(expr).map_err(|e| ServeError::Schedule {
+                source_name: s.name.clone(),
+                reason: e.to_string(),
+            })?;
             schedules.push((s.name.clone(), sched));
         }
     }
-    if cfg.sources.is_empty() {
+    if cfg.sync.sources.is_empty() {
         tracing::warn!("no help center configured: serving the existing index only (no sync)");
     } else if schedules.is_empty() {
         tracing::warn!(
@@ -101,8 +154,12 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<()> {
     let data_dir = cfg.data_dir.clone();
     let normalize = cfg.normalize.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, normalize))
-        .await?
-        .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
+        .await
+        .map_err(|e| ServeError::Server(e.to_string()))?
+        .map_err(|source| ServeError::Engine {
+            dir: cfg.data_dir.clone(),
+            source,
+        })?;
     let engine = Arc::new(engine);
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::new());
@@ -119,15 +176,24 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<()> {
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
+        .map_err(|e| bad(format!("cannot listen on it: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| bad(format!("no local address: {e}")))?;
     let advert = Advert {
         url: format!("http://{local}"),
         pid: std::process::id(),
     };
-    std::fs::write(advert_path(&cfg.data_dir), serde_json::to_vec(&advert)?)
-        .with_context(|| format!("writing {}", advert_path(&cfg.data_dir).display()))?;
-    tracing::info!(url = %advert.url, sources = cfg.sources.len(), "helpdex serving");
+    let advert_file = advert_path(&cfg.data_dir);
+    std::fs::write(
+        &advert_file,
+        serde_json::to_vec(&advert).expect("an advert serializes"),
+    )
+    .map_err(|source| ServeError::Io {
+        path: advert_file.clone(),
+        source,
+    })?;
+    tracing::info!(url = %advert.url, sources = cfg.sync.sources.len(), "helpdex serving");
     // Also on stdout, for scripts that start the server and wait for its address.
     println!("helpdex listening on {}", advert.url);
 
@@ -146,7 +212,7 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<()> {
     cancel.cancel();
     let _ = worker.await;
     let _ = std::fs::remove_file(advert_path(&cfg.data_dir));
-    served.context("HTTP server failed")?;
+    served.map_err(|e| ServeError::Server(e.to_string()))?;
     tracing::info!("stopped");
     Ok(())
 }

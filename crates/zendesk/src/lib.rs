@@ -6,10 +6,11 @@
 //! what to fix, never a credential.
 
 pub mod retry;
+mod secret;
 pub mod types;
 
-use crate::config::Secret;
 use retry::{RetryPolicy, parse_retry_after};
+pub use secret::Secret;
 use serde::de::DeserializeOwned;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

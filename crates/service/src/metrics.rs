@@ -16,7 +16,7 @@
 //! | `helpdex_http_request_duration_seconds` | histogram | `route`, `method`, `status` |
 //! | `helpdex_index_generation_info` | info (always 1) | `generation` |
 
-use crate::sync::SourceReport;
+use helpdex_sync::SourceReport;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};

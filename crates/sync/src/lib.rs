@@ -8,18 +8,39 @@
 
 pub mod plan;
 
-use crate::config::{Config, SourceConfig};
-use crate::engine::{Engine, EngineError};
-use crate::store::{Batch, StoredArticle};
-use crate::visibility::{Decision, SegmentInfo, decide};
-use crate::zendesk::types::{Article, Translation};
-use crate::zendesk::{Client, ZendeskError};
+use helpdex_core::engine::{Engine, EngineError};
+use helpdex_core::store::{Batch, StoredArticle};
+use helpdex_core::visibility::{Decision, SegmentInfo, decide};
+use helpdex_zendesk::types::{Article, Translation};
+use helpdex_zendesk::{Client, ClientConfig, ZendeskError};
 use plan::{Outcome, epoch, next_cursor, plan_article, plan_removal};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use thiserror::Error;
+
+/// A help center to sync.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Unique name.
+    pub name: String,
+    /// Client settings.
+    pub client: ClientConfig,
+    /// Cron schedule, as written (used by the service's scheduler).
+    pub schedule: Option<String>,
+}
+
+/// What to sync and how often the expensive checks run.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Help centers.
+    pub sources: Vec<SourceConfig>,
+    /// Run the reconcile (removal detection) every N syncs (0 = never).
+    pub reconcile_every: u32,
+    /// Full hash sweep cadence (None = never).
+    pub full_sweep_every: Option<Duration>,
+}
 
 /// Sync errors of one source.
 #[derive(Debug, Error)]
@@ -32,7 +53,7 @@ pub enum SyncError {
     Engine(#[from] EngineError),
     /// Local state failed.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] helpdex_core::store::StoreError),
     /// Shutdown was requested; the pages committed so far are kept and the cursor covers them.
     #[error("stopped by shutdown; the next run resumes from the saved cursor")]
     Cancelled,
@@ -127,7 +148,7 @@ impl std::fmt::Debug for Progress {
 }
 
 /// Syncs every configured source, one after the other.
-pub async fn sync_all(engine: Arc<Engine>, cfg: &Config, opts: &SyncOptions) -> SyncReport {
+pub async fn sync_all(engine: Arc<Engine>, cfg: &SyncConfig, opts: &SyncOptions) -> SyncReport {
     let mut report = SyncReport::default();
     for src in &cfg.sources {
         report
@@ -140,7 +161,7 @@ pub async fn sync_all(engine: Arc<Engine>, cfg: &Config, opts: &SyncOptions) -> 
 /// Syncs one source; never panics, reports its error instead.
 pub async fn sync_source(
     engine: Arc<Engine>,
-    cfg: &Config,
+    cfg: &SyncConfig,
     src: &SourceConfig,
     opts: &SyncOptions,
 ) -> SourceReport {
@@ -153,7 +174,7 @@ pub async fn sync_source(
 
 async fn run_source(
     engine: Arc<Engine>,
-    cfg: &Config,
+    cfg: &SyncConfig,
     src: &SourceConfig,
     opts: &SyncOptions,
 ) -> SourceReport {
@@ -240,7 +261,7 @@ async fn blocking<T: Send + 'static>(
 
 struct Runner<'a> {
     engine: Arc<Engine>,
-    cfg: &'a Config,
+    cfg: &'a SyncConfig,
     src: &'a SourceConfig,
     client: Client,
     cancel: Option<tokio_util::sync::CancellationToken>,
@@ -820,7 +841,7 @@ fn with_source_translation(a: &Article, mut ts: Vec<Translation>) -> Vec<Transla
 
 /// Rebuilds the wire form of a stored article (for re-normalization without refetching).
 fn stored_as_wire(
-    s: &crate::store::Store,
+    s: &helpdex_core::store::Store,
     source: &str,
     id: u64,
 ) -> Result<Option<(Article, Vec<Translation>)>, SyncError> {

@@ -9,12 +9,9 @@
 
 use crate::auth::{self, ApiKeys, Denied, Scope};
 use crate::config::Config;
-use crate::engine::Engine;
-use crate::model::Audience;
-use crate::search::{ContextRequest, SearchRequest};
-use crate::service::metrics::Metrics;
-use crate::service::scheduler::{Scheduler, SchedulerError, SyncRequest};
-use crate::service::webhook;
+use crate::metrics::Metrics;
+use crate::scheduler::{Scheduler, SchedulerError, SyncRequest};
+use crate::webhook;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -22,6 +19,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use helpdex_core::engine::Engine;
+use helpdex_core::model::Audience;
+use helpdex_core::search::{ContextRequest, SearchRequest};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
@@ -212,7 +212,7 @@ async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         .metrics
         .set_index_generation(&state.engine.live().generation);
     Ok((
-        [(header::CONTENT_TYPE, crate::service::metrics::CONTENT_TYPE)],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
         .into_response())
@@ -243,7 +243,7 @@ pub struct SearchParams {
 
 impl SearchParams {
     /// The access these parameters ask for, bounded by the key's scope.
-    fn access(&self, scope: Scope) -> ApiResult<crate::model::Access> {
+    fn access(&self, scope: Scope) -> ApiResult<helpdex_core::model::Access> {
         let segments = parse_segments(self.segments.as_deref())?;
         Ok(auth::grant(
             scope,
@@ -294,16 +294,16 @@ async fn search(
         limit: check_limit(p.limit.unwrap_or(10))?,
     };
     let engine = state.engine.clone();
-    let resp = tokio::task::spawn_blocking(move || crate::search::search(&engine, &req))
+    let resp = tokio::task::spawn_blocking(move || helpdex_core::search::search(&engine, &req))
         .await
         .map_err(|e| ApiError::internal("search task", e))?
         .map_err(search_error)?;
     Ok(Json(resp).into_response())
 }
 
-fn search_error(e: crate::search::SearchError) -> ApiError {
+fn search_error(e: helpdex_core::search::SearchError) -> ApiError {
     match e {
-        crate::search::SearchError::Invalid(m) => ApiError::bad(m),
+        helpdex_core::search::SearchError::Invalid(m) => ApiError::bad(m),
         other => ApiError::internal("search", other),
     }
 }
@@ -326,7 +326,7 @@ async fn context(
         return Err(ApiError::bad("max_chars must be between 1 and 200000"));
     }
     let engine = state.engine.clone();
-    let resp = tokio::task::spawn_blocking(move || crate::search::context(&engine, &req))
+    let resp = tokio::task::spawn_blocking(move || helpdex_core::search::context(&engine, &req))
         .await
         .map_err(|e| ApiError::internal("context task", e))?
         .map_err(search_error)?;
@@ -348,7 +348,7 @@ async fn article(
     let engine = state.engine.clone();
     let locale = p.locale.clone();
     let views = tokio::task::spawn_blocking(move || {
-        crate::article::get(&engine, id, locale.as_deref(), &access)
+        helpdex_core::article::get(&engine, id, locale.as_deref(), &access)
     })
     .await
     .map_err(|e| ApiError::internal("article task", e))?
@@ -398,7 +398,7 @@ async fn admin_sync(
     let b: SyncBody = body_or_default(&body)?;
     if let Some(names) = &b.sources {
         for n in names {
-            if !state.cfg.sources.iter().any(|s| &s.name == n) {
+            if !state.cfg.sync.sources.iter().any(|s| &s.name == n) {
                 return Err(ApiError::bad(format!("unknown source '{n}'")));
             }
         }
@@ -447,10 +447,10 @@ async fn admin_reindex(
         .await
         .map_err(|e| ApiError::internal("reindex task", e))?
         .map_err(|e| match e {
-            e @ (crate::engine::EngineError::ReadOnly
-            | crate::engine::EngineError::Index(crate::index::IndexError::Busy(_))) => {
-                ApiError::new(ErrorCode::Busy, e.to_string())
-            }
+            e @ (helpdex_core::engine::EngineError::ReadOnly
+            | helpdex_core::engine::EngineError::Index(
+                helpdex_core::index::IndexError::Busy(_),
+            )) => ApiError::new(ErrorCode::Busy, e.to_string()),
             other => ApiError::internal("reindex", other),
         })?;
     Ok(Json(serde_json::json!({"reindex": report, "sync": sync})).into_response())
@@ -467,7 +467,7 @@ async fn admin_status(State(state): State<AppState>, headers: HeaderMap) -> ApiR
             let counts = s.counts(Some(&src.name))?;
             sources.push((src, counts));
         }
-        Ok::<_, crate::store::StoreError>((sources, s.counts(None)?))
+        Ok::<_, helpdex_core::store::StoreError>((sources, s.counts(None)?))
     })
     .await
     .map_err(|e| ApiError::internal("status task", e))?

@@ -50,7 +50,7 @@ impl fmt::Display for Visibility {
 }
 
 /// Whose answer a query grounds: a customer-facing surface or an agent-facing one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
     /// Only what the customer may see (public, plus what their sign-in and segments allow).

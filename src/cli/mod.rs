@@ -1,13 +1,15 @@
 //! Command-line interface: argument parsing and the commands' output. The work itself lives in
 //! the library; this file only wires it to a terminal.
 
-use crate::config::{Config, RawConfig, SourceFlags};
-use crate::engine::Engine;
-use crate::model::{Access, Audience};
-use crate::search::{ContextRequest, SearchRequest, SearchResponse};
-use crate::sync::{SyncOptions, SyncReport, sync_all};
+pub mod demo;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use helpdex_core::engine::Engine;
+use helpdex_core::model::{Access, Audience};
+use helpdex_core::search::{ContextRequest, SearchRequest, SearchResponse};
+use helpdex_service::config::{Config, RawConfig, SourceFlags};
+use helpdex_sync::{SyncOptions, SyncReport, sync_all};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -129,7 +131,7 @@ pub enum Command {
             default_value = "customer",
             env = "HELPDEX_MCP_AUDIENCE"
         )]
-        audience: Audience,
+        audience: AudienceArg,
     },
     /// Serve a fixture directory as a Zendesk Help Center API (tests, demo, benchmarks).
     Emulate {
@@ -154,6 +156,24 @@ pub enum Command {
     },
 }
 
+/// `--audience`: whose answer a query grounds.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum AudienceArg {
+    /// Only what a customer may see.
+    Customer,
+    /// Internal content too.
+    Agent,
+}
+
+impl From<AudienceArg> for Audience {
+    fn from(a: AudienceArg) -> Audience {
+        match a {
+            AudienceArg::Customer => Audience::Customer,
+            AudienceArg::Agent => Audience::Agent,
+        }
+    }
+}
+
 /// Search parameters shared by `search` and `context`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -161,7 +181,7 @@ pub struct SearchArgs {
     pub query: String,
     /// Whose answer this grounds: customer (public content only) or agent (internal too).
     #[arg(long, value_enum, default_value = "customer")]
-    pub audience: Audience,
+    pub audience: AudienceArg,
     /// Only this locale (e.g. en-us, de).
     #[arg(long)]
     pub locale: Option<String>,
@@ -184,7 +204,7 @@ impl SearchArgs {
         SearchRequest {
             query: self.query.clone(),
             access: Access {
-                audience: self.audience,
+                audience: self.audience.into(),
                 signed_in: self.signed_in,
                 segments: self.segments.clone(),
             },
@@ -224,7 +244,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Sync { json, full } => {
             let cfg = config(&cli)?;
-            if cfg.sources.is_empty() {
+            if cfg.sync.sources.is_empty() {
                 bail!(
                     "no help center configured: pass --zendesk-url (or ZENDESK_URL) with credentials, or --config FILE"
                 );
@@ -236,7 +256,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 progress: bar.as_ref().map(sync_progress),
                 ..Default::default()
             };
-            let report = sync_all(engine, &cfg, &opts).await;
+            let report = sync_all(engine, &cfg.sync, &opts).await;
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
@@ -246,7 +266,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Search(args) => {
             let cfg = config(&cli)?;
             let engine = Engine::open_for_search(&cfg.data_dir)?;
-            let resp = crate::search::search(&engine, &args.request())?;
+            let resp = helpdex_core::search::search(&engine, &args.request())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&resp)?);
             } else {
@@ -257,7 +277,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Context { search, max_chars } => {
             let cfg = config(&cli)?;
             let engine = Engine::open_for_search(&cfg.data_dir)?;
-            let resp = crate::search::context(
+            let resp = helpdex_core::search::context(
                 &engine,
                 &ContextRequest {
                     search: search.request(),
@@ -279,7 +299,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Explain { article_id, json } => {
             let cfg = config(&cli)?;
             let engine = Engine::open_for_search(&cfg.data_dir)?;
-            let ex = crate::explain::explain(&engine, *article_id)?;
+            let ex = helpdex_core::explain::explain(&engine, *article_id)?;
             if ex.is_empty() {
                 bail!("article {article_id} is not in the local store (never synced, or removed)");
             }
@@ -305,7 +325,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             if *refetch {
                 let report = sync_all(
                     engine.clone(),
-                    &cfg,
+                    &cfg.sync,
                     &SyncOptions {
                         full: true,
                         ..Default::default()
@@ -365,7 +385,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Serve { listen } => {
             let cfg = config(&cli)?;
-            crate::server::run(cfg, listen.clone()).await?;
+            helpdex_service::server::run(cfg, listen.clone()).await?;
             Ok(0)
         }
         Command::Mcp { audience } => {
@@ -373,10 +393,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let dir = cfg.data_dir.clone();
             let engine =
                 tokio::task::spawn_blocking(move || Engine::open_for_search(&dir)).await??;
-            crate::mcp::serve_stdio(
+            helpdex_service::mcp::serve_stdio(
                 Arc::new(engine),
-                crate::mcp::McpPolicy {
-                    max_audience: *audience,
+                helpdex_service::mcp::McpPolicy {
+                    max_audience: (*audience).into(),
                 },
             )
             .await?;
@@ -388,10 +408,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             rate_limit,
             page_size,
         } => {
-            let world = crate::emulator::World::load(fixtures)
+            let world = helpdex_emulator::World::load(fixtures)
                 .with_context(|| format!("loading fixtures from {}", fixtures.display()))?;
-            let config = crate::emulator::EmulatorConfig {
-                rate_limit: rate_limit.map(|n| crate::emulator::RateLimit {
+            let config = helpdex_emulator::EmulatorConfig {
+                rate_limit: rate_limit.map(|n| helpdex_emulator::RateLimit {
                     per_window: n,
                     window: std::time::Duration::from_secs(60),
                 }),
@@ -406,12 +426,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 fixtures.display(),
                 listener.local_addr()?
             );
-            crate::emulator::serve(world, config, listener).await?;
+            helpdex_emulator::serve(world, config, listener).await?;
             Ok(0)
         }
         Command::Demo { fixtures } => {
             let cfg = config(&cli)?;
-            crate::demo::run(&cfg.data_dir, fixtures.clone()).await?;
+            demo::run(&cfg.data_dir, fixtures.clone()).await?;
             Ok(0)
         }
     }
@@ -419,7 +439,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
 
 /// Asks a running `helpdex serve` on this data directory to rebuild; `None` when there is none.
 async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<Option<i32>> {
-    let Some(advert) = crate::server::read_advert(&cfg.data_dir) else {
+    let Some(advert) = helpdex_service::server::read_advert(&cfg.data_dir) else {
         return Ok(None);
     };
     let client = reqwest::Client::builder()
@@ -484,9 +504,9 @@ fn progress_bar(msg: &str) -> Option<indicatif::ProgressBar> {
     Some(b)
 }
 
-fn sync_progress(bar: &indicatif::ProgressBar) -> crate::sync::Progress {
+fn sync_progress(bar: &indicatif::ProgressBar) -> helpdex_sync::Progress {
     let bar = bar.clone();
-    crate::sync::Progress(Arc::new(move |source: &str, fetched: u64| {
+    helpdex_sync::Progress(Arc::new(move |source: &str, fetched: u64| {
         bar.set_message(format!("syncing {source}: {fetched} articles fetched"));
     }))
 }

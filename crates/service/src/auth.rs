@@ -4,7 +4,7 @@
 //! decides. The rule that matters: the audience of a request never exceeds the scope of its key.
 
 use crate::config::ServerConfig;
-use crate::model::{Access, Audience};
+use helpdex_core::model::{Access, Audience};
 use serde::Serialize;
 
 /// What a key may do, from the least to the most powerful.

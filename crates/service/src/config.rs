@@ -1,43 +1,15 @@
 //! Configuration: a TOML file (several help centers) or flags and environment (one), resolved
 //! into a validated [`Config`]. The environment is passed in, never read behind the caller's back.
 
-use crate::normalize::NormalizeOptions;
-use crate::zendesk::retry::RetryPolicy;
-use crate::zendesk::{Auth, ClientConfig};
+use helpdex_core::normalize::NormalizeOptions;
+use helpdex_sync::{SourceConfig, SyncConfig};
+pub use helpdex_zendesk::Secret;
+use helpdex_zendesk::retry::RetryPolicy;
+use helpdex_zendesk::{Auth, ClientConfig};
 use serde::Deserialize;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
-
-/// A credential. Its `Debug` and `Display` never show the value, so it cannot leak into logs
-/// or error messages by accident.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a credential.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The raw value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// Configuration errors: each says what to change.
 #[derive(Debug, Error)]
@@ -223,10 +195,9 @@ impl ServerConfig {
             agent_keys,
             admin_keys,
             webhook_secret,
-            webhook_tolerance: raw.webhook_tolerance_secs.map_or(
-                crate::service::webhook::DEFAULT_TOLERANCE,
-                Duration::from_secs,
-            ),
+            webhook_tolerance: raw
+                .webhook_tolerance_secs
+                .map_or(crate::webhook::DEFAULT_TOLERANCE, Duration::from_secs),
         })
     }
 }
@@ -260,30 +231,15 @@ pub struct SourceFlags {
     pub schedule: Option<String>,
 }
 
-/// A validated help center.
-#[derive(Debug, Clone)]
-pub struct SourceConfig {
-    /// Unique name.
-    pub name: String,
-    /// Client settings.
-    pub client: ClientConfig,
-    /// Cron schedule, as written.
-    pub schedule: Option<String>,
-}
-
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Data directory (SQLite + tantivy).
     pub data_dir: PathBuf,
-    /// Help centers.
-    pub sources: Vec<SourceConfig>,
+    /// Help centers and sync cadence.
+    pub sync: SyncConfig,
     /// Normalizer options.
     pub normalize: NormalizeOptions,
-    /// Run the reconcile every N syncs (0 = never).
-    pub reconcile_every: u32,
-    /// Full hash sweep cadence (None = never).
-    pub full_sweep_every: Option<Duration>,
     /// `[server]`, for the service.
     pub server: ServerConfig,
 }
@@ -307,8 +263,8 @@ impl Config {
         if let Some(url) = flags.url.filter(|u| !u.trim().is_empty()) {
             let auth = auth_from(
                 flags.email,
-                flags.token.map(Secret),
-                flags.oauth_token.map(Secret),
+                flags.token.map(Secret::new),
+                flags.oauth_token.map(Secret::new),
                 FLAG_SOURCE_NAME,
             )?;
             sources.push(SourceConfig {
@@ -338,7 +294,7 @@ impl Config {
                 let lookup =
                     |direct: Option<Secret>, var: Option<String>, what: &str| match (direct, var) {
                         (Some(d), _) => Ok(Some(d)),
-                        (None, Some(v)) => env(&v).map(|x| Some(Secret(x))).ok_or_else(|| {
+                        (None, Some(v)) => env(&v).map(|x| Some(Secret::new(x))).ok_or_else(|| {
                             ConfigError::Invalid(format!(
                                 "source '{}': environment variable {v} (its {what}) is not set",
                                 s.name
@@ -363,7 +319,7 @@ impl Config {
             }
         }
         let normalize = raw.normalize.unwrap_or_default();
-        crate::normalize::validate_selectors(&normalize.drop_selectors)
+        helpdex_core::normalize::validate_selectors(&normalize.drop_selectors)
             .map_err(|e| ConfigError::Invalid(format!("[normalize] {e}")))?;
         if normalize.max_passage_chars < 200 {
             return Err(ConfigError::Invalid(
@@ -376,10 +332,12 @@ impl Config {
         };
         Ok(Config {
             data_dir,
-            sources,
+            sync: SyncConfig {
+                sources,
+                reconcile_every: raw.sync.reconcile_every.unwrap_or(1),
+                full_sweep_every,
+            },
             normalize,
-            reconcile_every: raw.sync.reconcile_every.unwrap_or(1),
-            full_sweep_every,
             server: ServerConfig::resolve(raw.server, env)?,
         })
     }
@@ -392,8 +350,8 @@ fn auth_from(
     name: &str,
 ) -> Result<Auth, ConfigError> {
     let email = email.filter(|e| !e.trim().is_empty());
-    let token = token.filter(|t| !t.0.trim().is_empty());
-    let oauth = oauth.filter(|t| !t.0.trim().is_empty());
+    let token = token.filter(|t| !t.expose().trim().is_empty());
+    let oauth = oauth.filter(|t| !t.expose().trim().is_empty());
     match (email, token, oauth) {
         (_, _, Some(o)) => Ok(Auth::OAuth(o)),
         (Some(email), Some(token), None) => Ok(Auth::ApiToken { email, token }),
@@ -454,9 +412,12 @@ mod tests {
             ..SourceFlags::default()
         };
         let c = Config::resolve(RawConfig::default(), None, flags, &|_| None).unwrap();
-        assert_eq!(c.sources.len(), 1);
-        assert_eq!(c.sources[0].name, "default");
-        assert!(matches!(c.sources[0].client.auth, Auth::ApiToken { .. }));
+        assert_eq!(c.sync.sources.len(), 1);
+        assert_eq!(c.sync.sources[0].name, "default");
+        assert!(matches!(
+            c.sync.sources[0].client.auth,
+            Auth::ApiToken { .. }
+        ));
         assert_eq!(c.data_dir, PathBuf::from("index"));
         assert!(!format!("{c:?}").contains("tok\""));
     }
@@ -496,9 +457,9 @@ mod tests {
             _ => None,
         };
         let c = Config::resolve(raw.clone(), None, SourceFlags::default(), &env).unwrap();
-        assert_eq!(c.sources.len(), 2);
-        assert_eq!(c.sources[0].client.retry.reserve_share, 0.5);
-        assert!(matches!(c.sources[1].client.auth, Auth::OAuth(_)));
+        assert_eq!(c.sync.sources.len(), 2);
+        assert_eq!(c.sync.sources[0].client.retry.reserve_share, 0.5);
+        assert!(matches!(c.sync.sources[1].client.auth, Auth::OAuth(_)));
         let e = Config::resolve(raw, None, SourceFlags::default(), &|_| None).unwrap_err();
         assert!(e.to_string().contains("A_TOKEN"), "{e}");
     }

@@ -16,8 +16,8 @@
 //! The sync itself is a [`Runner`] closure, so the queue is tested without a network.
 
 use super::schedule::Schedule;
-use crate::sync::{SyncOptions, SyncReport};
 use chrono::{DateTime, TimeDelta, Utc};
+use helpdex_sync::{SyncOptions, SyncReport};
 use rand::Rng;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -744,7 +744,7 @@ async fn timer(inner: Arc<Inner>, source: String, schedule: Schedule) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::SourceReport;
+    use helpdex_sync::SourceReport;
     use std::sync::atomic::AtomicUsize;
     use tokio::time::{Instant, sleep};
 

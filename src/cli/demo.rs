@@ -2,12 +2,12 @@
 //! bundled emulator, syncs from it over real HTTP into the data directory, and answers a few
 //! questions with citations, for a customer and for an agent.
 
-use crate::config::{Config, RawConfig, SourceFlags};
-use crate::engine::Engine;
-use crate::model::{Access, Audience};
-use crate::search::SearchRequest;
-use crate::sync::{SyncOptions, sync_all};
 use anyhow::{Context, Result};
+use helpdex_core::engine::Engine;
+use helpdex_core::model::{Access, Audience};
+use helpdex_core::search::SearchRequest;
+use helpdex_service::config::{Config, RawConfig, SourceFlags};
+use helpdex_sync::{SyncOptions, sync_all};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,14 +35,14 @@ const QUESTIONS: &[(Audience, &str)] = &[
 /// Runs the demo into `data_dir`.
 pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
     let fixtures = fixtures.unwrap_or_else(default_fixtures);
-    let world = crate::emulator::World::load(&fixtures).with_context(|| {
+    let world = helpdex_emulator::World::load(&fixtures).with_context(|| {
         format!(
             "loading the fixture help center from {}",
             fixtures.display()
         )
     })?;
     // A stable port keeps citation URLs (and so index hashes) identical across demo runs.
-    let emulator = match crate::emulator::Emulator::start(
+    let emulator = match helpdex_emulator::Emulator::start(
         world,
         Default::default(),
         "127.0.0.1:7701".parse()?,
@@ -51,8 +51,8 @@ pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
     {
         Ok(e) => e,
         Err(_) => {
-            let world = crate::emulator::World::load(&fixtures)?;
-            crate::emulator::Emulator::start(world, Default::default(), "127.0.0.1:0".parse()?)
+            let world = helpdex_emulator::World::load(&fixtures)?;
+            helpdex_emulator::Emulator::start(world, Default::default(), "127.0.0.1:0".parse()?)
                 .await?
         }
     };
@@ -70,7 +70,7 @@ pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
     // The fixture help center marks support-staff notes inside public articles with
     // `class="agent-only"`: dropping them is this help center's normalizer setting.
     let raw = RawConfig {
-        normalize: Some(crate::normalize::NormalizeOptions {
+        normalize: Some(helpdex_core::normalize::NormalizeOptions {
             drop_selectors: vec![".agent-only".into()],
             ..Default::default()
         }),
@@ -82,11 +82,11 @@ pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
             .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?,
     );
     println!("Syncing into {} ...", cfg.data_dir.display());
-    let report = sync_all(engine.clone(), &cfg, &SyncOptions::default()).await;
+    let report = sync_all(engine.clone(), &cfg.sync, &SyncOptions::default()).await;
     crate::cli::print_sync(&report, false);
     anyhow::ensure!(report.ok(), "the demo sync failed");
     println!("Syncing again (nothing changed, so nothing is re-indexed) ...");
-    let again = sync_all(engine.clone(), &cfg, &SyncOptions::default()).await;
+    let again = sync_all(engine.clone(), &cfg.sync, &SyncOptions::default()).await;
     crate::cli::print_sync(&again, false);
     for (audience, q) in QUESTIONS {
         println!("\n=== {} asks: {q}", audience.as_str());
@@ -99,7 +99,7 @@ pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
             locale: None,
             limit: 3,
         };
-        let resp = crate::search::search(&engine, &req)?;
+        let resp = helpdex_core::search::search(&engine, &req)?;
         crate::cli::print_hits(&resp);
     }
     println!("\nTry it yourself: cargo run --release -- search \"export invoices\" --json");

@@ -21,13 +21,13 @@
 //! is not a JSON-RPC message gets `-32600`. Logs go through `tracing`, which the binary must
 //! send to stderr: stdout carries protocol messages only.
 
-use crate::article::{self, ArticleView};
-use crate::engine::Engine;
-use crate::model::{Access, Audience};
-use crate::search::{
+use helpdex_core::article::{self, ArticleView};
+use helpdex_core::engine::Engine;
+use helpdex_core::model::{Access, Audience};
+use helpdex_core::search::{
     self, ContextRequest, ContextResponse, SearchError, SearchRequest, SearchResponse,
 };
-use crate::store::StoreError;
+use helpdex_core::store::StoreError;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     InitializeResult, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
@@ -65,8 +65,13 @@ pub struct McpPolicy {
     pub max_audience: Audience,
 }
 
+/// The MCP session could not start or failed while running.
+#[derive(Debug, thiserror::Error)]
+#[error("mcp session failed: {0}")]
+pub struct McpError(String);
+
 /// Serves MCP on stdin/stdout until the client closes the stream.
-pub async fn serve_stdio(engine: Arc<Engine>, policy: McpPolicy) -> anyhow::Result<()> {
+pub async fn serve_stdio(engine: Arc<Engine>, policy: McpPolicy) -> Result<(), McpError> {
     let (stdin, stdout) = rmcp::transport::stdio();
     serve(engine, policy, stdin, stdout).await
 }
@@ -77,7 +82,7 @@ pub async fn serve<R, W>(
     policy: McpPolicy,
     reader: R,
     writer: W,
-) -> anyhow::Result<()>
+) -> Result<(), McpError>
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -93,9 +98,12 @@ where
         Ok(r) => r,
         // A client that goes away before initializing is not a server failure.
         Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
-        Err(e) => return Err(anyhow::anyhow!("mcp session failed to start: {e}")),
+        Err(e) => return Err(McpError(format!("could not start: {e}"))),
     };
-    let reason = running.waiting().await?;
+    let reason = running
+        .waiting()
+        .await
+        .map_err(|e| McpError(e.to_string()))?;
     tracing::info!(reason = ?reason, "mcp server stopped");
     Ok(())
 }
@@ -690,12 +698,12 @@ fn tools(policy: &McpPolicy) -> Vec<Tool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Visibility;
-    use crate::normalize::NormalizeOptions;
-    use crate::store::Batch;
-    use crate::sync::plan::plan_article;
-    use crate::visibility::Decision;
-    use crate::zendesk::types::{Article, Translation};
+    use helpdex_core::model::Visibility;
+    use helpdex_core::normalize::NormalizeOptions;
+    use helpdex_core::store::Batch;
+    use helpdex_core::visibility::Decision;
+    use helpdex_sync::plan::plan_article;
+    use helpdex_zendesk::types::{Article, Translation};
     use std::collections::HashMap;
     use std::time::Duration;
     use tokio::io::{
@@ -792,7 +800,7 @@ mod tests {
     struct Client {
         writer: WriteHalf<DuplexStream>,
         lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
-        server: JoinHandle<anyhow::Result<()>>,
+        server: JoinHandle<Result<(), McpError>>,
         next_id: i64,
         _dir: tempfile::TempDir,
     }
