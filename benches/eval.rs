@@ -16,7 +16,8 @@
 use anyhow::{Context, bail};
 use helpdex_core::engine::Engine;
 use helpdex_core::model::Access;
-use helpdex_core::search::{SearchRequest, search};
+use helpdex_core::query::QueryInput;
+use helpdex_core::search::search;
 use helpdex_emulator::{Emulator, EmulatorConfig, World};
 use helpdex_service::config::{Config, RawConfig, SourceFlags};
 use helpdex_sync::{SyncOptions, sync_all};
@@ -336,14 +337,13 @@ fn syntax_free(text: &str) -> String {
 
 /// helpdex: passages as an anonymous customer, deduplicated by article in rank order.
 fn helpdex_search(engine: &Engine, q: &str, limit: usize) -> anyhow::Result<Ranked> {
-    let req = SearchRequest {
-        query: q.to_string(),
-        access: Access::anonymous(),
-        locale: None,
-        limit,
-    };
+    let req = QueryInput {
+        limit: Some(limit),
+        ..QueryInput::new(q)
+    }
+    .validate(Access::anonymous())?;
     let started = Instant::now();
-    let resp = search(engine, &req)?;
+    let resp = search(engine.reader(), &req)?;
     let micros = started.elapsed().as_secs_f64() * 1e6;
     let mut seen = HashSet::new();
     let articles = resp
@@ -528,7 +528,7 @@ async fn evaluate(set: &Dataset) -> anyhow::Result<()> {
     if let Some(e) = &s.error {
         bail!("sync failed: {e}");
     }
-    let passages = engine.live().reader.searcher().num_docs();
+    let passages = engine.reader().index_status()?.passages;
 
     let started = Instant::now();
     let baseline = Baseline::build(&set.docs, &ids)?;

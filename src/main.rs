@@ -22,6 +22,15 @@ async fn main() {
     }
     let code = match cli::run(cli).await {
         Ok(code) => code,
+        // A closed stdout (`helpdex status | head -1`) is not an error: stop quietly.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            0
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             2

@@ -1,25 +1,17 @@
 //! `helpdex demo`: the whole pipeline on a fresh machine, with no Zendesk account. Starts the
-//! bundled emulator, syncs from it over real HTTP into the data directory, and answers a few
+//! bundled emulator (its fixture help center is embedded in the binary, so a copied binary runs
+//! the demo anywhere), syncs from it over real HTTP into the data directory, and answers a few
 //! questions with citations, for a customer and for an agent.
 
+use super::{out, print_hits, print_sync};
 use anyhow::{Context, Result};
 use helpdex_core::engine::Engine;
 use helpdex_core::model::{Access, Audience};
-use helpdex_core::search::SearchRequest;
+use helpdex_core::query::QueryInput;
 use helpdex_service::config::{Config, RawConfig, SourceFlags};
 use helpdex_sync::{SyncOptions, sync_all};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// The fixture help center shipped in the repository.
-pub fn default_fixtures() -> PathBuf {
-    let local = PathBuf::from("fixtures/helpcenter");
-    if local.join("help_center.json").exists() {
-        local
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/helpcenter")
-    }
-}
 
 /// Questions the demo asks (audience, query).
 const QUESTIONS: &[(Audience, &str)] = &[
@@ -32,18 +24,19 @@ const QUESTIONS: &[(Audience, &str)] = &[
     (Audience::Agent, "fraud review escalation"),
 ];
 
+fn world(fixtures: Option<&Path>) -> Result<helpdex_emulator::World> {
+    match fixtures {
+        Some(dir) => helpdex_emulator::World::load(dir)
+            .with_context(|| format!("loading the fixture help center from {}", dir.display())),
+        None => Ok(helpdex_emulator::World::demo()),
+    }
+}
+
 /// Runs the demo into `data_dir`.
 pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
-    let fixtures = fixtures.unwrap_or_else(default_fixtures);
-    let world = helpdex_emulator::World::load(&fixtures).with_context(|| {
-        format!(
-            "loading the fixture help center from {}",
-            fixtures.display()
-        )
-    })?;
     // A stable port keeps citation URLs (and so index hashes) identical across demo runs.
     let emulator = match helpdex_emulator::Emulator::start(
-        world,
+        world(fixtures.as_deref())?,
         Default::default(),
         "127.0.0.1:7701".parse()?,
     )
@@ -51,16 +44,21 @@ pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
     {
         Ok(e) => e,
         Err(_) => {
-            let world = helpdex_emulator::World::load(&fixtures)?;
-            helpdex_emulator::Emulator::start(world, Default::default(), "127.0.0.1:0".parse()?)
-                .await?
+            helpdex_emulator::Emulator::start(
+                world(fixtures.as_deref())?,
+                Default::default(),
+                "127.0.0.1:0".parse()?,
+            )
+            .await?
         }
     };
-    println!(
+    out(&format!(
         "Emulated Zendesk Help Center at {} (fixtures: {})",
         emulator.base_url(),
-        fixtures.display()
-    );
+        fixtures
+            .as_ref()
+            .map_or("bundled".into(), |d| d.display().to_string())
+    ))?;
     let flags = SourceFlags {
         url: Some(emulator.base_url()),
         email: Some("sync@lumenpay.test".into()),
@@ -81,28 +79,27 @@ pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
         Engine::open(&cfg.data_dir, cfg.normalize.clone())
             .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?,
     );
-    println!("Syncing into {} ...", cfg.data_dir.display());
+    out(&format!("Syncing into {} ...", cfg.data_dir.display()))?;
     let report = sync_all(engine.clone(), &cfg.sync, &SyncOptions::default()).await;
-    crate::cli::print_sync(&report, false);
+    print_sync(&report, false)?;
     anyhow::ensure!(report.ok(), "the demo sync failed");
-    println!("Syncing again (nothing changed, so nothing is re-indexed) ...");
+    out("Syncing again (nothing changed, so nothing is re-indexed) ...")?;
     let again = sync_all(engine.clone(), &cfg.sync, &SyncOptions::default()).await;
-    crate::cli::print_sync(&again, false);
+    print_sync(&again, false)?;
     for (audience, q) in QUESTIONS {
-        println!("\n=== {} asks: {q}", audience.as_str());
-        let req = SearchRequest {
-            query: q.to_string(),
-            access: Access {
-                audience: *audience,
-                ..Access::default()
-            },
-            locale: None,
-            limit: 3,
+        out(&format!("\n=== {} asks: {q}", audience.as_str()))?;
+        let input = QueryInput {
+            limit: Some(3),
+            ..QueryInput::new(*q)
         };
-        let resp = helpdex_core::search::search(&engine, &req)?;
-        crate::cli::print_hits(&resp);
+        let query = input.validate(Access {
+            audience: *audience,
+            ..Access::default()
+        })?;
+        let resp = helpdex_core::search::search(engine.reader(), &query)?;
+        print_hits(&resp)?;
     }
-    println!("\nTry it yourself: cargo run --release -- search \"export invoices\" --json");
+    out("\nTry it yourself: cargo run --release -- search \"export invoices\" --json")?;
     emulator.shutdown().await;
     Ok(())
 }

@@ -2,14 +2,18 @@
 //! the library; this file only wires it to a terminal.
 
 pub mod demo;
+mod output;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use helpdex_core::engine::Engine;
-use helpdex_core::model::{Access, Audience};
-use helpdex_core::search::{ContextRequest, SearchRequest, SearchResponse};
+use helpdex_core::model::Audience;
+use helpdex_core::query::{self as contract, QueryInput};
+use helpdex_core::reader::Reader;
+use helpdex_core::store::StoreRead;
 use helpdex_service::config::{Config, RawConfig, SourceFlags};
-use helpdex_sync::{SyncOptions, SyncReport, sync_all};
+use helpdex_sync::{SyncOptions, sync_all};
+pub use output::{out, print_hits, print_sync};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -85,9 +89,9 @@ pub enum Command {
         /// Search parameters.
         #[command(flatten)]
         search: SearchArgs,
-        /// Character budget of the context.
-        #[arg(long, default_value_t = 6000)]
-        max_chars: usize,
+        /// Character budget of the context (200-50000, default 6000).
+        #[arg(long)]
+        max_chars: Option<usize>,
     },
     /// Show what helpdex stored for an article: per locale, visibility and why, hashes, segments.
     Explain {
@@ -135,9 +139,9 @@ pub enum Command {
     },
     /// Serve a fixture directory as a Zendesk Help Center API (tests, demo, benchmarks).
     Emulate {
-        /// Fixture help center directory.
-        #[arg(long, default_value = "fixtures/helpcenter")]
-        fixtures: PathBuf,
+        /// Fixture help center directory (default: the bundled one).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:7701")]
         listen: String,
@@ -174,20 +178,21 @@ impl From<AudienceArg> for Audience {
     }
 }
 
-/// Search parameters shared by `search` and `context`.
+/// Search parameters shared by `search` and `context`: the query contract's fields, with its
+/// defaults and bounds (`helpdex_core::query`), exactly as HTTP and MCP take them.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// The question or keywords.
     pub query: String,
     /// Whose answer this grounds: customer (public content only) or agent (internal too).
-    #[arg(long, value_enum, default_value = "customer")]
-    pub audience: AudienceArg,
-    /// Only this locale (e.g. en-us, de).
+    #[arg(long, value_enum)]
+    pub audience: Option<AudienceArg>,
+    /// Only this locale (e.g. en-us, de; case-insensitive).
     #[arg(long)]
     pub locale: Option<String>,
-    /// Maximum number of hits.
-    #[arg(long, default_value_t = 5)]
-    pub limit: usize,
+    /// Maximum number of hits (1-50, default 8).
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Customer's Zendesk user segment ids, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub segments: Vec<u64>,
@@ -200,17 +205,19 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
-    fn request(&self) -> SearchRequest {
-        SearchRequest {
+    /// The validated query; the command line may ask for any audience.
+    fn query(&self, max_chars: Option<usize>) -> Result<contract::Query> {
+        let input = QueryInput {
             query: self.query.clone(),
-            access: Access {
-                audience: self.audience.into(),
-                signed_in: self.signed_in,
-                segments: self.segments.clone(),
-            },
+            audience: self.audience.map(Audience::from),
+            signed_in: self.signed_in.then_some(true),
+            segments: (!self.segments.is_empty()).then(|| self.segments.clone()),
             locale: self.locale.clone(),
             limit: self.limit,
-        }
+            max_chars,
+        };
+        let access = input.requested_access();
+        Ok(input.validate(access)?)
     }
 }
 
@@ -260,54 +267,50 @@ pub async fn run(cli: Cli) -> Result<i32> {
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            print_sync(&report, *json);
+            print_sync(&report, *json)?;
             Ok(if report.ok() { 0 } else { 1 })
         }
         Command::Search(args) => {
-            let cfg = config(&cli)?;
-            let engine = Engine::open_for_search(&cfg.data_dir)?;
-            let resp = helpdex_core::search::search(&engine, &args.request())?;
+            let q = args.query(None)?;
+            let reader = open_reader(&cli)?;
+            let resp = helpdex_core::search::search(&reader, &q)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&resp)?);
+                out(&serde_json::to_string_pretty(&resp)?)?;
             } else {
-                print_hits(&resp);
+                print_hits(&resp)?;
             }
             Ok(0)
         }
         Command::Context { search, max_chars } => {
-            let cfg = config(&cli)?;
-            let engine = Engine::open_for_search(&cfg.data_dir)?;
-            let resp = helpdex_core::search::context(
-                &engine,
-                &ContextRequest {
-                    search: search.request(),
-                    max_chars: *max_chars,
-                },
-            )?;
+            let q = search.query(*max_chars)?;
+            let reader = open_reader(&cli)?;
+            let resp = helpdex_core::search::context(&reader, &q)?;
             if search.json {
-                println!("{}", serde_json::to_string_pretty(&resp)?);
+                out(&serde_json::to_string_pretty(&resp)?)?;
             } else if !resp.found {
-                println!("No relevant help center content found for: {}", resp.query);
+                out(&format!(
+                    "No relevant help center content found for: {}",
+                    resp.query
+                ))?;
             } else {
-                println!("{}\n", resp.context);
+                out(&format!("{}\n", resp.context))?;
                 for c in &resp.citations {
-                    println!("[{}] {}", c.n, c.url);
+                    out(&format!("[{}] {}", c.n, c.url))?;
                 }
             }
             Ok(0)
         }
         Command::Explain { article_id, json } => {
-            let cfg = config(&cli)?;
-            let engine = Engine::open_for_search(&cfg.data_dir)?;
-            let ex = helpdex_core::explain::explain(&engine, *article_id)?;
+            let reader = open_reader(&cli)?;
+            let ex = helpdex_core::explain::explain(&reader, *article_id)?;
             if ex.is_empty() {
                 bail!("article {article_id} is not in the local store (never synced, or removed)");
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&ex)?);
+                out(&serde_json::to_string_pretty(&ex)?)?;
             } else {
                 for e in &ex {
-                    print!("{}", e.render());
+                    out(e.render().trim_end())?;
                 }
             }
             Ok(0)
@@ -332,7 +335,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     },
                 )
                 .await;
-                print_sync(&report, *json);
+                print_sync(&report, *json)?;
                 if !report.ok() {
                     return Ok(1);
                 }
@@ -344,29 +347,26 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 b.finish_and_clear();
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                out(&serde_json::to_string_pretty(&r)?)?;
             } else {
-                println!(
-                    "reindexed {} translations ({} segments) into {} in {:.2}s",
-                    r.translations, r.segments, r.generation, r.seconds
-                );
+                out(&format!(
+                    "reindexed {} translations ({} passages) into {} in {:.2}s",
+                    r.translations, r.passages, r.generation, r.seconds
+                ))?;
             }
             Ok(0)
         }
         Command::Status { json } => {
-            let cfg = config(&cli)?;
-            let engine = Engine::open_for_search(&cfg.data_dir)?;
-            let (sources, counts) = {
-                let s = engine.store();
-                (s.sources()?, s.counts(None)?)
-            };
-            let index = engine.index_status();
+            let reader = open_reader(&cli)?;
+            let (sources, counts) =
+                reader.store(|s| s.snapshot(|s| Ok((s.sources()?, s.counts(None)?))))?;
+            let index = reader.index_status().ok();
             if *json {
                 let v = serde_json::json!({"sources": sources, "counts": counts, "index": index});
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out(&serde_json::to_string_pretty(&v)?)?;
             } else {
                 for s in &sources {
-                    println!(
+                    out(&format!(
                         "{}: {} cursor={} syncs={} last={} {}",
                         s.name,
                         s.base_url,
@@ -374,12 +374,20 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         s.syncs,
                         s.last_result.as_deref().unwrap_or("never"),
                         s.last_error.as_deref().unwrap_or("")
-                    );
+                    ))?;
                 }
                 for c in &counts {
-                    println!("  {:<10} {:<6} {}", c.visibility, c.locale, c.translations);
+                    out(&format!(
+                        "  {:<10} {:<6} {}",
+                        c.visibility.as_str(),
+                        c.locale,
+                        c.translations
+                    ))?;
                 }
-                println!("index {}: {} segments", index.generation, index.segments);
+                match index {
+                    Some(i) => out(&format!("index {}: {} passages", i.generation, i.passages))?,
+                    None => out("index: not built yet (run `helpdex sync`)")?,
+                }
             }
             Ok(0)
         }
@@ -389,12 +397,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Mcp { audience } => {
-            let cfg = config(&cli)?;
-            let dir = cfg.data_dir.clone();
-            let engine =
-                tokio::task::spawn_blocking(move || Engine::open_for_search(&dir)).await??;
+            // A reader: it never blocks `sync` or `serve`, and follows their commits.
+            let reader = open_reader(&cli)?;
             helpdex_service::mcp::serve_stdio(
-                Arc::new(engine),
+                Arc::new(reader),
                 helpdex_service::mcp::McpPolicy {
                     max_audience: (*audience).into(),
                 },
@@ -408,8 +414,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             rate_limit,
             page_size,
         } => {
-            let world = helpdex_emulator::World::load(fixtures)
-                .with_context(|| format!("loading fixtures from {}", fixtures.display()))?;
+            let world = match fixtures {
+                Some(dir) => helpdex_emulator::World::load(dir)
+                    .with_context(|| format!("loading fixtures from {}", dir.display()))?,
+                None => helpdex_emulator::World::demo(),
+            };
             let config = helpdex_emulator::EmulatorConfig {
                 rate_limit: rate_limit.map(|n| helpdex_emulator::RateLimit {
                     per_window: n,
@@ -423,7 +432,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 .with_context(|| format!("cannot listen on {listen}"))?;
             eprintln!(
                 "helpdex emulator serving {} on http://{}",
-                fixtures.display(),
+                fixtures
+                    .as_ref()
+                    .map_or("the bundled fixture help center".into(), |d| d
+                        .display()
+                        .to_string()),
                 listener.local_addr()?
             );
             helpdex_emulator::serve(world, config, listener).await?;
@@ -473,17 +486,17 @@ async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<O
         );
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        out(&serde_json::to_string_pretty(&body)?)?;
     } else {
         let r = &body["reindex"];
-        println!(
-            "reindexed by the running server at {}: {} translations ({} segments) into {} in {:.2}s",
+        out(&format!(
+            "reindexed by the running server at {}: {} translations ({} passages) into {} in {:.2}s",
             advert.url,
             r["translations"],
-            r["segments"],
+            r["passages"],
             r["generation"].as_str().unwrap_or("?"),
             r["seconds"].as_f64().unwrap_or(0.0)
-        );
+        ))?;
     }
     Ok(Some(0))
 }
@@ -511,68 +524,24 @@ fn sync_progress(bar: &indicatif::ProgressBar) -> helpdex_sync::Progress {
     }))
 }
 
+/// A reader of the data directory: never takes the writer's lock, never writes, and says what
+/// to do when there is nothing to read.
+fn open_reader(cli: &Cli) -> Result<Reader> {
+    // Only the data directory is needed: sources and their secrets are the writer's business.
+    let from_file = match (&cli.data_dir, &cli.config) {
+        (None, Some(p)) => RawConfig::load(p)?.data_dir,
+        _ => None,
+    };
+    let dir = cli
+        .data_dir
+        .clone()
+        .or(from_file)
+        .unwrap_or_else(|| PathBuf::from("index"));
+    Ok(Reader::open(&dir)?)
+}
+
 fn open_engine(cfg: &Config) -> Result<Arc<Engine>> {
     let engine = Engine::open(&cfg.data_dir, cfg.normalize.clone())
         .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
     Ok(Arc::new(engine))
-}
-
-/// Prints a sync report.
-pub fn print_sync(report: &SyncReport, json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).unwrap_or_default()
-        );
-        return;
-    }
-    for s in &report.sources {
-        match &s.error {
-            None => println!(
-                "{}: fetched {} articles: {} added, {} updated, {} unchanged, {} removed; {} translations re-indexed; {} requests ({} retries, {:.1}s rate-limit wait) in {:.2}s",
-                s.source,
-                s.articles_fetched,
-                s.added,
-                s.updated,
-                s.unchanged,
-                s.removed,
-                s.index_writes,
-                s.requests,
-                s.retries,
-                s.rate_limit_wait_secs,
-                s.seconds
-            ),
-            Some(e) => println!("{}: FAILED: {e}", s.source),
-        }
-    }
-}
-
-/// Prints hits for a person.
-pub fn print_hits(resp: &SearchResponse) {
-    if resp.hits.is_empty() {
-        println!(
-            "No results for \"{}\" ({} audience).",
-            resp.query,
-            resp.audience.as_str()
-        );
-        return;
-    }
-    for (i, h) in resp.hits.iter().enumerate() {
-        let heading = if h.heading.is_empty() {
-            String::new()
-        } else {
-            format!(" › {}", h.heading)
-        };
-        println!(
-            "{}. {}{}  [{} · {}{}]",
-            i + 1,
-            h.title,
-            heading,
-            h.locale,
-            h.visibility,
-            if h.outdated { " · outdated" } else { "" }
-        );
-        println!("   {}", h.snippet.replace('\n', " "));
-        println!("   {}", h.url);
-    }
 }

@@ -363,7 +363,7 @@ async fn searches_keep_answering_through_a_reindex() {
             }
         }));
     }
-    let before = api.env.engine.live().generation.clone();
+    let before = api.env.engine.reader().index_status().unwrap().generation;
     for _ in 0..3 {
         let (s, body) = api
             .post("/v1/admin/reindex", Some(ADMIN_KEY), serde_json::json!({}))
@@ -375,7 +375,7 @@ async fn searches_keep_answering_through_a_reindex() {
     for t in tasks {
         t.await.unwrap();
     }
-    let after = api.env.engine.live().generation.clone();
+    let after = api.env.engine.reader().index_status().unwrap().generation;
     assert_ne!(before, after, "a new generation is live");
     assert!(
         total.load(Ordering::Relaxed) >= 8,

@@ -103,7 +103,7 @@ async fn sync_search_explain_through_the_binary() {
             .unwrap()
             .contains("visible to everyone")
     );
-    assert!(!ex[0]["segments"].as_array().unwrap().is_empty());
+    assert!(!ex[0]["passages"].as_array().unwrap().is_empty());
 
     // Wrong credentials: non-zero exit, actionable message, no secret, nothing changed.
     let d = dir.path().to_path_buf();

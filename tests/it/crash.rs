@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use helpdex_core::engine::Engine;
+use helpdex_core::store::StoreRead;
 use helpdex_emulator::{Emulator, EmulatorConfig, World};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -28,8 +29,8 @@ fn helpdex(data: &Path, url: &str, args: &[&str]) -> Command {
 
 fn state(data: &Path) -> (Vec<String>, Vec<String>) {
     let e = Engine::open(data, Default::default()).expect("reopen repairs");
-    let store = e.store().dump().unwrap();
-    let index = e.dump_index().unwrap();
+    let store = db(&e, |s| s.dump());
+    let index = e.reader().dump_index().unwrap();
     (store, index)
 }
 

@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use helpdex_core::model::{Access, Audience};
+use helpdex_core::store::StoreRead;
 use helpdex_emulator::{EmulatorConfig, RateLimit};
 use std::time::Duration;
 
@@ -58,20 +59,16 @@ async fn unpublish_archive_and_republish() {
     let env = Env::start().await;
     ok(&env.sync().await);
     let (a, b) = public_ids();
-    let title_a = env
-        .engine
-        .store()
-        .raw_translation("default", a, "en-us")
+    let title_a = db(&env.engine, |s| s.translations_of("default", a))
+        .into_iter()
+        .find(|t| t.locale == "en-us")
         .unwrap()
+        .title;
+    let title_b = db(&env.engine, |s| s.translations_of("default", b))
+        .into_iter()
+        .find(|t| t.locale == "en-us")
         .unwrap()
-        .0;
-    let title_b = env
-        .engine
-        .store()
-        .raw_translation("default", b, "en-us")
-        .unwrap()
-        .unwrap()
-        .0;
+        .title;
     assert!(ids(&env.agent(&title_a)).contains(&a));
     env.emu.set_draft(a, "en-us", true);
     env.emu.archive(b);
@@ -89,7 +86,7 @@ async fn unpublish_archive_and_republish() {
         env.agent(&title_b).hits.iter().all(|h| h.article_id != b),
         "archived article gone"
     );
-    assert!(env.engine.store().article("default", b).unwrap().is_none());
+    assert!(db(&env.engine, |s| s.article("default", b)).is_none());
     env.emu.set_draft(a, "en-us", false);
     ok(&env.sync().await);
     assert!(
@@ -105,13 +102,11 @@ async fn visibility_downgrade_and_section_move() {
     let env = Env::start().await;
     ok(&env.sync().await);
     let (a, _) = public_ids();
-    let title = env
-        .engine
-        .store()
-        .raw_translation("default", a, "en-us")
+    let title = db(&env.engine, |s| s.translations_of("default", a))
+        .into_iter()
+        .find(|t| t.locale == "en-us")
         .unwrap()
-        .unwrap()
-        .0;
+        .title;
     let segs: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures().join("user_segments.json")).unwrap(),
     )
@@ -138,11 +133,11 @@ async fn visibility_downgrade_and_section_move() {
         .iter()
         .find(|h| h.article_id == a)
         .expect("agents still see it");
-    assert_eq!(hit.visibility, "internal");
+    assert_eq!(hit.visibility.as_str(), "internal");
     // Every locale of the article was downgraded in the same commit.
-    let ex = helpdex_core::explain::explain(&env.engine, a).unwrap();
+    let ex = helpdex_core::explain::explain(env.engine.reader(), a).unwrap();
     assert!(
-        ex.len() >= 2 && ex.iter().all(|e| e.visibility == "internal"),
+        ex.len() >= 2 && ex.iter().all(|e| e.visibility.as_str() == "internal"),
         "{ex:#?}"
     );
     assert!(ex[0].visibility_rule.contains("staff"));
@@ -361,14 +356,8 @@ async fn server_errors_and_truncated_pages_are_retried() {
 async fn persistent_failure_stops_the_run_without_moving_the_cursor() {
     let env = Env::start().await;
     ok(&env.sync().await);
-    let before = env
-        .engine
-        .store()
-        .source("default")
-        .unwrap()
-        .unwrap()
-        .cursor;
-    let dump = env.engine.store().dump().unwrap();
+    let before = db(&env.engine, |s| s.source("default")).unwrap().cursor;
+    let dump = db(&env.engine, |s| s.dump());
     let (a, _) = public_ids();
     env.emu.edit_body(a, "en-us", "<p>Ocelot refund.</p>");
     env.emu.truncate_next(50);
@@ -378,15 +367,10 @@ async fn persistent_failure_stops_the_run_without_moving_the_cursor() {
         "{r:?}"
     );
     assert_eq!(
-        env.engine
-            .store()
-            .source("default")
-            .unwrap()
-            .unwrap()
-            .cursor,
+        db(&env.engine, |s| s.source("default")).unwrap().cursor,
         before
     );
-    assert_eq!(env.engine.store().dump().unwrap(), dump);
+    assert_eq!(db(&env.engine, |s| s.dump()), dump);
     env.emu.truncate_next(0);
     ok(&env.sync().await);
     assert_eq!(ids(&env.customer("ocelot")), vec![a]);
@@ -408,10 +392,7 @@ async fn normalizer_change_renormalizes_from_stored_html_without_refetch() {
     let env = Env::start().await;
     ok(&env.sync().await);
     // Simulate rows written by an older normalizer.
-    let n = {
-        let s = env.engine.store();
-        s.dump().unwrap().len()
-    };
+    let n = db(&env.engine, |s| s.dump()).len();
     let conn = rusqlite::Connection::open(env.dir.path().join("helpdex.sqlite3")).unwrap();
     conn.execute("UPDATE translations SET normalizer_version = 0", [])
         .unwrap();
@@ -507,10 +488,7 @@ token = "{ADMIN_TOKEN}"
         broken.error.as_deref().unwrap_or_default().contains("401"),
         "{broken:?}"
     );
-    let cursors: Vec<(String, i64)> = engine
-        .store()
-        .sources()
-        .unwrap()
+    let cursors: Vec<(String, i64)> = db(&engine, |s| s.sources())
         .iter()
         .map(|s| (s.name.clone(), s.cursor))
         .collect();
@@ -539,7 +517,7 @@ token = "{ADMIN_TOKEN}"
         signed_in
             .hits
             .iter()
-            .any(|h| h.source == "partners" && h.visibility == "signed_in")
+            .any(|h| h.source == "partners" && h.visibility.as_str() == "signed_in")
     );
     let agent = search("payout delayed", Access::agent());
     let sources: std::collections::HashSet<_> =

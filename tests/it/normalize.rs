@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use helpdex_core::normalize::{
-    ArticleLink, NORMALIZER_VERSION, NormalizeOptions, Normalized, Segment, content_hash,
+    ArticleLink, NORMALIZER_VERSION, NormalizeOptions, Normalized, Passage, content_hash,
     normalize, validate_selectors,
 };
 use proptest::prelude::*;
@@ -25,18 +25,18 @@ fn norm(html: &str) -> Normalized {
 }
 
 fn texts(n: &Normalized) -> Vec<&str> {
-    n.segments.iter().map(|s| s.text.as_str()).collect()
+    n.passages.iter().map(|s| s.text.as_str()).collect()
 }
 
 fn all_text(n: &Normalized) -> String {
     texts(n).join("\n")
 }
 
-/// What a snapshot shows: everything but the per-segment hashes (they are covered by
+/// What a snapshot shows: everything but the per-passage hashes (they are covered by
 /// `content_hash`, which is shown).
 #[derive(Serialize)]
 struct View<'a> {
-    segments: Vec<SegView<'a>>,
+    passages: Vec<SegView<'a>>,
     links: &'a [ArticleLink],
     content_hash: &'a str,
 }
@@ -51,8 +51,8 @@ struct SegView<'a> {
 
 fn view(n: &Normalized) -> View<'_> {
     View {
-        segments: n
-            .segments
+        passages: n
+            .passages
             .iter()
             .map(|s| SegView {
                 ordinal: s.ordinal,
@@ -68,9 +68,9 @@ fn view(n: &Normalized) -> View<'_> {
 
 /// Invariants every output must satisfy, whatever the input.
 fn check_invariants(html: &str, n: &Normalized, max: usize) {
-    for (i, s) in n.segments.iter().enumerate() {
+    for (i, s) in n.passages.iter().enumerate() {
         assert_eq!(s.ordinal as usize, i, "ordinals are positions");
-        assert!(!s.text.trim().is_empty(), "no empty segment: {s:?}");
+        assert!(!s.text.trim().is_empty(), "no empty passage: {s:?}");
         assert!(
             s.text.chars().count() <= max.max(1),
             "passage bound {max}: {} chars",
@@ -184,7 +184,7 @@ fn big_body() -> String {
 #[derive(Serialize)]
 struct Summary {
     input_bytes: usize,
-    segments: usize,
+    passages: usize,
     max_passage_chars: usize,
     total_chars: usize,
     distinct_anchors: usize,
@@ -200,26 +200,26 @@ fn golden_one_megabyte_body() {
     let n = normalize("Big", Some(&html), &opts());
     check_invariants(&html, &n, 1500);
     let anchors: std::collections::HashSet<_> =
-        n.segments.iter().filter_map(|s| s.anchor.clone()).collect();
+        n.passages.iter().filter_map(|s| s.anchor.clone()).collect();
     let summary = Summary {
         input_bytes: html.len(),
-        segments: n.segments.len(),
+        passages: n.passages.len(),
         max_passage_chars: n
-            .segments
+            .passages
             .iter()
             .map(|s| s.text.chars().count())
             .max()
             .unwrap_or(0),
-        total_chars: n.segments.iter().map(|s| s.text.chars().count()).sum(),
+        total_chars: n.passages.iter().map(|s| s.text.chars().count()).sum(),
         distinct_anchors: anchors.len(),
         links: n.links.len(),
         first: format!(
             "{} :: {}",
-            n.segments[0].heading_path.join(" › "),
-            &n.segments[0].text[..60]
+            n.passages[0].heading_path.join(" › "),
+            &n.passages[0].text[..60]
         ),
         last: n
-            .segments
+            .passages
             .last()
             .map(|s| s.heading_path.join(" › "))
             .unwrap_or_default(),
@@ -229,7 +229,7 @@ fn golden_one_megabyte_body() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Segments and citations
+// Passages and citations
 
 #[test]
 fn anchors_are_real_never_invented() {
@@ -245,7 +245,7 @@ fn anchors_are_real_never_invented() {
     "##;
     let n = norm(html);
     let got: Vec<_> = n
-        .segments
+        .passages
         .iter()
         .map(|s| (s.heading_path[0].as_str(), s.anchor.as_deref()))
         .collect();
@@ -269,7 +269,7 @@ fn heading_path_follows_levels() {
         "<h2>Billing</h2><h3>Refunds</h3><h4>Partial refunds</h4><p>p</p><h3>Disputes</h3><p>d</p><h2>Payouts</h2><p>x</p>",
     );
     let paths: Vec<_> = n
-        .segments
+        .passages
         .iter()
         .map(|s| s.heading_path.join(" › "))
         .collect();
@@ -292,7 +292,7 @@ fn intro_empty_and_leaf_headings() {
         <h2>Still need help?</h2>"#,
     );
     let got: Vec<_> = n
-        .segments
+        .passages
         .iter()
         .map(|s| (s.heading_path.join(" › "), s.text.as_str()))
         .collect();
@@ -310,7 +310,7 @@ fn intro_empty_and_leaf_headings() {
 fn unclosed_heading_ends_at_its_first_block() {
     let n = norm("<h2 id=\"h_x\">Broken<p>Body text</p><h3>Inner</h3><p>inner body</p>");
     let got: Vec<_> = n
-        .segments
+        .passages
         .iter()
         .map(|s| {
             (
@@ -329,7 +329,7 @@ fn unclosed_heading_ends_at_its_first_block() {
     );
     // A block before any heading text is still part of the heading.
     assert_eq!(
-        norm("<h2><div>Wrapped</div></h2><p>x</p>").segments[0].heading_path,
+        norm("<h2><div>Wrapped</div></h2><p>x</p>").passages[0].heading_path,
         ["Wrapped"]
     );
 }
@@ -364,8 +364,8 @@ fn passages_respect_the_bound_and_keep_heading() {
                 ..opts()
             },
         );
-        assert!(n.segments.len() > 1, "split at {max}");
-        for s in &n.segments {
+        assert!(n.passages.len() > 1, "split at {max}");
+        for s in &n.passages {
             assert!(
                 s.text.chars().count() <= max,
                 "{max}: {}",
@@ -375,7 +375,7 @@ fn passages_respect_the_bound_and_keep_heading() {
             assert_eq!(s.anchor.as_deref(), Some("h_long"));
         }
         // Cut at sentence ends and item boundaries, never inside a word.
-        for s in &n.segments {
+        for s in &n.passages {
             assert!(s.text.ends_with('.'), "{max}: {:?}", s.text);
         }
         let words: Vec<_> = all_text(&n)
@@ -384,7 +384,7 @@ fn passages_respect_the_bound_and_keep_heading() {
             .map(str::to_string)
             .collect();
         let expected: Vec<_> = norm(&html)
-            .segments
+            .passages
             .iter()
             .flat_map(|s| s.text.split_whitespace())
             .filter(|w| *w != "-")
@@ -405,12 +405,12 @@ fn passage_bound_counts_chars_not_bytes() {
             ..opts()
         },
     );
-    assert!(n.segments.iter().all(|s| s.text.chars().count() <= 100));
+    assert!(n.passages.iter().all(|s| s.text.chars().count() <= 100));
     assert!(
-        n.segments.iter().any(|s| s.text.len() > 100),
+        n.passages.iter().any(|s| s.text.len() > 100),
         "bytes may exceed the bound"
     );
-    assert!(n.segments.iter().all(|s| s.text.ends_with('。')));
+    assert!(n.passages.iter().all(|s| s.text.ends_with('。')));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,7 +568,7 @@ fn cosmetic_changes_keep_the_hash() {
         let n = norm(c);
         assert_eq!(texts(&n), texts(&base));
         assert_eq!(n.content_hash, base.content_hash, "{c}");
-        assert_eq!(n.segments[0].hash, base.segments[0].hash);
+        assert_eq!(n.passages[0].hash, base.passages[0].hash);
     }
 }
 
@@ -604,7 +604,7 @@ fn null_body_hashes_the_title_and_version() {
     assert_eq!(NORMALIZER_VERSION, 2);
     let a = normalize("A", None, &opts());
     let b = normalize("B", None, &opts());
-    assert!(a.segments.is_empty() && a.links.is_empty());
+    assert!(a.passages.is_empty() && a.links.is_empty());
     assert_ne!(a.content_hash, b.content_hash);
     assert_eq!(a.content_hash, content_hash("A", &[]));
     assert_eq!(
@@ -621,7 +621,7 @@ fn null_body_hashes_the_title_and_version() {
 fn content_hash_without_links_matches_content_hash_fn() {
     let n = norm(BASE);
     assert!(n.links.is_empty());
-    assert_eq!(n.content_hash, content_hash("Title", &n.segments));
+    assert_eq!(n.content_hash, content_hash("Title", &n.passages));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,7 +778,7 @@ proptest! {
     fn arbitrary_html_never_panics_and_has_no_markup(html in soup(), max in 1usize..400) {
         let n = normalize("T", Some(&html), &NormalizeOptions { max_passage_chars: max, ..nasty_opts() });
         check_invariants(&html, &n, max);
-        for s in &n.segments {
+        for s in &n.passages {
             prop_assert!(!s.text.contains('<'), "markup leaked: {:?}", s.text);
             prop_assert!(s.heading_path.iter().all(|h| !h.contains('<')));
             let invisible = ['\u{200B}', '\u{A0}', '\u{FEFF}', '\u{AD}'];
@@ -864,8 +864,8 @@ fn escape(s: &str) -> String {
 /// as the last heading's id), then one `<p>` per line (`<pre>` when the line is indented).
 fn render(n: &Normalized) -> String {
     let mut html = String::new();
-    let mut prev: Option<&Segment> = None;
-    for s in &n.segments {
+    let mut prev: Option<&Passage> = None;
+    for s in &n.passages {
         let same = prev.is_some_and(|p| p.heading_path == s.heading_path && p.anchor == s.anchor);
         if !same {
             let common = prev
@@ -900,7 +900,7 @@ fn render(n: &Normalized) -> String {
 }
 
 fn shape(n: &Normalized) -> Vec<(Vec<String>, Option<String>, String)> {
-    n.segments
+    n.passages
         .iter()
         .map(|s| (s.heading_path.clone(), s.anchor.clone(), s.text.clone()))
         .collect()

@@ -3,7 +3,9 @@
 
 use helpdex_core::engine::Engine;
 use helpdex_core::model::{Access, Audience};
-use helpdex_core::search::{SearchRequest, SearchResponse};
+use helpdex_core::query::QueryInput;
+use helpdex_core::search::SearchResponse;
+use helpdex_core::store::{ReadStore, StoreError};
 use helpdex_emulator::{Emulator, EmulatorConfig, World};
 use helpdex_service::config::{Config, RawConfig, SourceFlags};
 use helpdex_sync::{SourceReport, SyncOptions, sync_all};
@@ -115,16 +117,18 @@ impl Env {
 
 /// A search on any engine (tests with their own data directory).
 pub fn search_in(engine: &Engine, q: &str, access: Access, limit: usize) -> SearchResponse {
-    helpdex_core::search::search(
-        engine,
-        &SearchRequest {
-            query: q.to_string(),
-            access,
-            locale: None,
-            limit,
-        },
-    )
-    .unwrap()
+    let query = QueryInput {
+        limit: Some(limit),
+        ..QueryInput::new(q)
+    }
+    .validate(access)
+    .unwrap();
+    helpdex_core::search::search(engine.reader(), &query).unwrap()
+}
+
+/// Runs `f` on a read connection of the engine's data directory.
+pub fn db<T>(engine: &Engine, f: impl FnOnce(&mut ReadStore) -> Result<T, StoreError>) -> T {
+    engine.reader().store(f).unwrap()
 }
 
 /// The emulator on a loopback port, serving a fixture directory with default settings.

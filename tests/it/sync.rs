@@ -2,6 +2,7 @@
 
 use crate::support::*;
 use helpdex_core::model::{Access, Audience};
+use helpdex_core::store::StoreRead;
 use std::collections::HashMap;
 
 /// (id, title, segment_ids, draft of the source translation, archived) for each fixture article.
@@ -38,7 +39,7 @@ async fn first_sync_indexes_everything_and_answers_with_citations() {
     let resp = env.customer("refund part of a payment");
     assert!(!resp.hits.is_empty());
     for h in &resp.hits {
-        assert_eq!(h.visibility, "public");
+        assert_eq!(h.visibility.as_str(), "public");
         assert!(h.url.starts_with(&env.emu.base_url()), "{}", h.url);
         assert!(h.url.contains(&format!("/articles/{}", h.article_id)));
         assert!(!h.text.is_empty() && !h.text.contains('<'), "{}", h.text);
@@ -93,7 +94,7 @@ async fn customers_never_see_restricted_internal_or_draft_text() {
                 h.article_id, *id,
                 "customer search for {title:?} returned restricted article {id}"
             );
-            assert_eq!(h.visibility, "public", "{h:?}");
+            assert_eq!(h.visibility.as_str(), "public", "{h:?}");
         }
         let signed_in = env.search(
             title,
@@ -107,7 +108,7 @@ async fn customers_never_see_restricted_internal_or_draft_text() {
             signed_in
                 .hits
                 .iter()
-                .all(|h| h.visibility == "public" || h.visibility == "signed_in")
+                .all(|h| h.visibility.as_str() == "public" || h.visibility.as_str() == "signed_in")
         );
         let agent = env.agent(title);
         let found = agent.hits.iter().any(|h| h.article_id == *id);
@@ -151,7 +152,7 @@ async fn an_edit_updates_exactly_that_article() {
 }
 
 fn index_files(env: &Env) -> Vec<(String, Vec<u8>)> {
-    let live = env.engine.live();
+    let live = env.engine.reader().generation().unwrap();
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&live.dir)
         .unwrap()
         .flatten()
@@ -172,7 +173,7 @@ async fn a_second_sync_with_no_change_writes_nothing_to_the_index() {
     let env = Env::start().await;
     ok(&env.sync().await);
     let before = index_files(&env);
-    let payload = env.engine.live().payload();
+    let payload = env.engine.reader().generation().unwrap().payload();
     let r = env.sync().await;
     ok(&r);
     assert_eq!(
@@ -180,7 +181,7 @@ async fn a_second_sync_with_no_change_writes_nothing_to_the_index() {
         (0, 0, 0, 0),
         "{r:?}"
     );
-    assert_eq!(env.engine.live().payload(), payload);
+    assert_eq!(env.engine.reader().generation().unwrap().payload(), payload);
     assert_eq!(
         index_files(&env),
         before,
@@ -192,14 +193,8 @@ async fn a_second_sync_with_no_change_writes_nothing_to_the_index() {
 async fn wrong_credentials_give_a_clear_error_and_change_nothing() {
     let env = Env::start().await;
     ok(&env.sync().await);
-    let dump = env.engine.store().dump().unwrap();
-    let cursor = env
-        .engine
-        .store()
-        .source("default")
-        .unwrap()
-        .unwrap()
-        .cursor;
+    let dump = db(&env.engine, |s| s.dump());
+    let cursor = db(&env.engine, |s| s.source("default")).unwrap().cursor;
     env.emu
         .edit_body(catalogue()[0].0, "en-us", "<p>changed</p>");
     let bad = config_for(
@@ -215,14 +210,9 @@ async fn wrong_credentials_give_a_clear_error_and_change_nothing() {
         "actionable: {e}"
     );
     assert!(!e.contains("wrong-token"), "no secret in errors: {e}");
-    assert_eq!(env.engine.store().dump().unwrap(), dump);
+    assert_eq!(db(&env.engine, |s| s.dump()), dump);
     assert_eq!(
-        env.engine
-            .store()
-            .source("default")
-            .unwrap()
-            .unwrap()
-            .cursor,
+        db(&env.engine, |s| s.source("default")).unwrap().cursor,
         cursor
     );
 }
@@ -235,13 +225,10 @@ async fn agent_token_without_segment_rights_fails_closed() {
     assert!(r.segments_unreadable);
     let cat = catalogue();
     let counts: HashMap<String, i64> =
-        env.engine
-            .store()
-            .counts(None)
-            .unwrap()
+        db(&env.engine, |s| s.counts(None))
             .into_iter()
             .fold(HashMap::new(), |mut m, c| {
-                *m.entry(c.visibility).or_default() += c.translations;
+                *m.entry(c.visibility.as_str().to_string()).or_default() += c.translations;
                 m
             });
     assert!(

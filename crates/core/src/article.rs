@@ -2,9 +2,9 @@
 //! locale, within the caller's access. Drafts are never shown; nothing outside the caller's
 //! access is returned (the answer is the same as for an unknown article).
 
-use crate::engine::Engine;
-use crate::model::Access;
-use crate::store::StoreError;
+use crate::model::{Access, Visibility};
+use crate::reader::{ReadError, Reader};
+use crate::store::{StoreError, StoreRead};
 use serde::Serialize;
 
 /// One passage of an article.
@@ -31,8 +31,8 @@ pub struct ArticleView {
     pub title: String,
     /// Article URL.
     pub url: String,
-    /// Visibility label.
-    pub visibility: String,
+    /// Decided visibility.
+    pub visibility: Visibility,
     /// Flagged outdated against its source translation.
     pub outdated: bool,
     /// Zendesk updated_at of the translation.
@@ -45,12 +45,20 @@ pub struct ArticleView {
 
 /// Every readable translation of `article_id` (optionally one locale) for `access`.
 pub fn get(
-    engine: &Engine,
+    reader: &Reader,
+    article_id: u64,
+    locale: Option<&str>,
+    access: &Access,
+) -> Result<Vec<ArticleView>, ReadError> {
+    reader.store(|store| store.snapshot(|store| get_in(store, article_id, locale, access)))
+}
+
+fn get_in(
+    store: &impl StoreRead,
     article_id: u64,
     locale: Option<&str>,
     access: &Access,
 ) -> Result<Vec<ArticleView>, StoreError> {
-    let store = engine.store();
     let mut out = Vec::new();
     for source in store.sources_of(article_id)? {
         let Some(row) = store.article_row(&source, article_id)? else {
@@ -59,14 +67,13 @@ pub fn get(
         if !access.allows(&row.access) {
             continue;
         }
-        for (loc, title, url, draft, outdated, content_hash, _ih, _synced, updated_at) in
-            store.translation_summaries(&source, article_id)?
-        {
-            if draft || locale.is_some_and(|l| l != loc) {
+        for t in store.translations_of(&source, article_id)? {
+            if t.draft || locale.is_some_and(|l| l != t.locale) {
                 continue;
             }
+            let url = t.html_url;
             let sections = store
-                .segments_of(&source, article_id, &loc)?
+                .passages_of(&source, article_id, &t.locale)?
                 .into_iter()
                 .map(|s| ArticleSection {
                     heading: s.heading_path.join(" › "),
@@ -80,13 +87,13 @@ pub fn get(
             out.push(ArticleView {
                 source: source.clone(),
                 article_id,
-                locale: loc,
-                title,
+                locale: t.locale,
+                title: t.title,
                 url,
-                visibility: row.visibility.clone(),
-                outdated,
-                updated_at,
-                content_hash,
+                visibility: row.visibility,
+                outdated: t.outdated,
+                updated_at: t.updated_at,
+                content_hash: t.content_hash,
                 sections,
             });
         }

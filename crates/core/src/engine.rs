@@ -1,4 +1,6 @@
-//! The engine: the SQLite store and the live tantivy generation, kept consistent.
+//! The writer of a data directory: the SQLite store and the live tantivy generation, kept
+//! consistent. One process at a time writes a data directory (it holds
+//! `DATA_DIR/writer.lock`); any number of [`Reader`]s read it meanwhile.
 //!
 //! Write protocol (crash safety, see `ARCHITECTURE.md`): a [`Batch`] is committed to SQLite
 //! first, rows + change-log + cursor in one transaction; then the changed doc keys are applied
@@ -6,16 +8,24 @@
 //! replays whatever the store has beyond that seq, or is rebuilt from the store when it is
 //! missing, corrupt, of another schema, or ahead of the store.
 
-use crate::index::{IndexError, IndexHandle, Payload, SCHEMA_VERSION};
+use crate::index::{Generation, IndexError, Payload, SCHEMA_VERSION};
 use crate::normalize::NormalizeOptions;
-use crate::store::{Batch, Store, StoreError};
-use arc_swap::ArcSwap;
+use crate::reader::{ReadError, Reader};
+use crate::store::{Batch, CategoryRow, SectionRow, Store, StoreError, StoreRead};
+use crate::visibility::UserSegment;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tantivy::IndexWriter;
 use thiserror::Error;
 
-/// Engine errors.
+/// Directory of the index generations inside a data directory.
+pub const TANTIVY_DIR: &str = "tantivy";
+/// The writer's lock file inside a data directory.
+pub const LOCK_FILE: &str = "writer.lock";
+
+/// Engine (writer) errors.
 #[derive(Debug, Error)]
 pub enum EngineError {
     /// From the store.
@@ -24,25 +34,30 @@ pub enum EngineError {
     /// From the index.
     #[error(transparent)]
     Index(#[from] IndexError),
-    /// The engine was opened read-only.
+    /// From this process's reader.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Another process writes this data directory.
     #[error(
-        "this helpdex process opened the data directory read-only (another process is writing it)"
+        "the data directory {dir} is being written by another helpdex process{holder}; wait for it to finish, or ask the running `helpdex serve` through its admin API"
     )]
-    ReadOnly,
+    Busy {
+        /// The data directory.
+        dir: PathBuf,
+        /// " (pid N)" when the lock file names it.
+        holder: String,
+    },
+    /// The data directory or its lock file cannot be created.
+    #[error("cannot use data directory {dir}: {source}")]
+    Io {
+        /// The data directory.
+        dir: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
 }
 
 type Result<T> = std::result::Result<T, EngineError>;
-
-/// The live index generation in brief.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct IndexStatus {
-    /// Generation directory name.
-    pub generation: String,
-    /// Indexed passages.
-    pub segments: u64,
-    /// Last change-log sequence applied to it.
-    pub applied_seq: i64,
-}
 
 /// Named crash points, honoured when `HELPDEX_FAILPOINT` names one: the process aborts there.
 /// Used by the crash-recovery tests against the real binary; inert otherwise.
@@ -86,123 +101,145 @@ pub struct RebuildReport {
     pub generation: String,
     /// Translations indexed.
     pub translations: usize,
-    /// Segments indexed.
-    pub segments: u64,
+    /// Passages indexed.
+    pub passages: u64,
     /// Seconds taken.
     pub seconds: f64,
 }
 
-/// Store + live index.
+/// What the writer holds while it writes: the read-write connection, the live generation and
+/// its tantivy writer. One mutex guards all three, so a batch's SQLite commit and its index
+/// commit never interleave with another batch's.
+struct Writer {
+    store: Store,
+    live: Arc<Generation>,
+    index: IndexWriter,
+}
+
+/// The writer of one data directory, with the live [`Reader`] of its own process.
 pub struct Engine {
     data_dir: PathBuf,
-    store: Mutex<Store>,
-    live: ArcSwap<IndexHandle>,
-    writer: Mutex<Option<IndexWriter>>,
-    writable: bool,
-    /// Normalizer options used by sync.
-    pub normalize: NormalizeOptions,
+    writer: Mutex<Writer>,
+    reader: Arc<Reader>,
+    normalize: NormalizeOptions,
+    /// Held for the engine's lifetime: the OS releases it when the process dies.
+    _lock: File,
 }
 
 fn tantivy_root(data_dir: &Path) -> PathBuf {
-    data_dir.join("tantivy")
+    data_dir.join(TANTIVY_DIR)
+}
+
+/// Takes the data directory's writer lock before anything else is touched, so two writers
+/// never race on a fresh directory.
+fn lock_data_dir(dir: &Path) -> Result<File> {
+    let io = |source| EngineError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let path = dir.join(LOCK_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default();
+            return Err(EngineError::Busy {
+                dir: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    // The pid is for the message above only; the lock itself is what counts.
+    f.set_len(0).map_err(io)?;
+    write!(f, "{}", std::process::id()).map_err(io)?;
+    Ok(f)
 }
 
 impl Engine {
     /// Opens the data directory for writing, repairing the index from the store if needed.
     pub fn open(data_dir: &Path, normalize: NormalizeOptions) -> Result<Engine> {
+        let lock = lock_data_dir(data_dir)?;
         let store = Store::open(data_dir)?;
         let root = tantivy_root(data_dir);
         let state = store.index_state()?;
         let mut rebuild_reason = None;
-        let handle = match &state {
-            Some((generation, schema)) if *schema == SCHEMA_VERSION => {
-                match IndexHandle::open(&root.join(generation), generation) {
-                    Ok(h) => Some(h),
+        let usable = match &state {
+            Some(s) if s.schema_version == SCHEMA_VERSION => {
+                match Generation::create(&root.join(&s.generation), &s.generation) {
+                    Ok(g) => Some(g),
                     Err(e) => {
                         rebuild_reason =
-                            Some(format!("index generation {generation} unreadable: {e}"));
+                            Some(format!("index generation {} unreadable: {e}", s.generation));
                         None
                     }
                 }
             }
-            Some((_, schema)) => {
-                rebuild_reason = Some(format!("index schema {schema} != {SCHEMA_VERSION}"));
+            Some(s) => {
+                rebuild_reason = Some(format!(
+                    "index schema {} != {SCHEMA_VERSION}",
+                    s.schema_version
+                ));
                 None
             }
             None => None,
         };
-        // An empty bootstrap generation when none is usable; rebuilt right below if the store
-        // has content.
-        let (handle, fresh) = match handle {
-            Some(h) => (h, false),
+        // An empty bootstrap generation when none is usable; filled right below.
+        let (live, fresh) = match usable {
+            Some(g) => (g, false),
             None => {
-                let generation = new_generation();
-                (
-                    IndexHandle::open(&root.join(&generation), &generation)?,
-                    true,
-                )
+                let name = new_generation();
+                (Generation::create(&root.join(&name), &name)?, true)
             }
         };
-        let writer = handle.writer()?;
-        let engine = Engine {
-            data_dir: data_dir.to_path_buf(),
-            store: Mutex::new(store),
-            live: ArcSwap::from_pointee(handle),
-            writer: Mutex::new(Some(writer)),
-            writable: true,
-            normalize,
-        };
-        let high = engine.store().high_water()?;
-        let payload = engine.live.load().payload();
+        let index = live.writer()?;
+        let live = Arc::new(live);
+        let mut writer = Writer { store, live, index };
+        let high = writer.store.high_water()?;
+        let payload = writer.live.payload();
         if fresh {
             if let Some(r) = rebuild_reason {
                 tracing::warn!(reason = %r, "rebuilding the index from the state database");
             }
-            engine.rebuild_in_place()?;
+            let live = writer.live.clone();
+            let (_, seq) = fill(&mut writer.store, &live, &mut writer.index)?;
+            writer.store.set_index_state(&live.name, SCHEMA_VERSION)?;
+            writer.store.prune_changes(seq)?;
         } else if payload.schema != SCHEMA_VERSION || payload.seq > high {
             tracing::warn!(
                 payload_seq = payload.seq,
                 store_seq = high,
                 "index is ahead of or incompatible with the state database; rebuilding from it"
             );
-            engine.rebuild()?;
         } else if payload.seq < high {
-            let n = engine.apply_pending()?;
+            let n = apply_pending(&mut writer)?;
             tracing::info!(replayed = n, "index caught up with the state database");
+        }
+        let needs_rebuild = !fresh && (payload.schema != SCHEMA_VERSION || payload.seq > high);
+        let reader = Arc::new(Reader::for_writer(data_dir, writer.live.clone())?);
+        let engine = Engine {
+            data_dir: data_dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            reader,
+            normalize,
+            _lock: lock,
+        };
+        if needs_rebuild {
+            engine.rebuild()?;
         }
         engine.gc_generations();
         Ok(engine)
-    }
-
-    /// Opens without a writer, for searches while another process owns the data directory.
-    pub fn open_read_only(data_dir: &Path) -> Result<Engine> {
-        let store = Store::open(data_dir)?;
-        let Some((generation, _)) = store.index_state()? else {
-            return Err(EngineError::Index(IndexError::Io {
-                path: tantivy_root(data_dir),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no index yet: run `helpdex sync` first",
-                ),
-            }));
-        };
-        let handle = IndexHandle::open(&tantivy_root(data_dir).join(&generation), &generation)?;
-        Ok(Engine {
-            data_dir: data_dir.to_path_buf(),
-            store: Mutex::new(store),
-            live: ArcSwap::from_pointee(handle),
-            writer: Mutex::new(None),
-            writable: false,
-            normalize: NormalizeOptions::default(),
-        })
-    }
-
-    /// Opens for writing, or read-only when another process holds the writer.
-    pub fn open_for_search(data_dir: &Path) -> Result<Engine> {
-        match Engine::open(data_dir, NormalizeOptions::default()) {
-            Err(EngineError::Index(IndexError::Busy(_))) => Engine::open_read_only(data_dir),
-            other => other,
-        }
     }
 
     /// The data directory.
@@ -210,190 +247,106 @@ impl Engine {
         &self.data_dir
     }
 
-    /// Whether this engine can write.
-    pub fn is_writable(&self) -> bool {
-        self.writable
+    /// The normalizer options sync uses.
+    pub fn normalize_options(&self) -> &NormalizeOptions {
+        &self.normalize
     }
 
-    /// The state database (locked).
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    /// This process's live reader (it sees each commit of this engine at once).
+    pub fn reader(&self) -> &Arc<Reader> {
+        &self.reader
     }
 
-    /// The live index generation, for one consistent search.
-    pub fn live(&self) -> Arc<IndexHandle> {
-        self.live.load_full()
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What `status`, `/readyz` and `/v1/admin/status` report about the live index.
-    pub fn index_status(&self) -> IndexStatus {
-        let live = self.live();
-        IndexStatus {
-            generation: live.generation.clone(),
-            segments: live.num_docs(),
-            applied_seq: live.payload().seq,
-        }
+    /// Registers a source (idempotent) and records the start of a run.
+    pub fn start_run(&self, source: &str, base_url: &str) -> Result<()> {
+        let w = self.lock();
+        w.store.ensure_source(source, base_url)?;
+        w.store.mark_started(source)?;
+        Ok(())
+    }
+
+    /// Records the end of a run: its result, report and, when it ran, the full sweep.
+    pub fn finish_run(
+        &self,
+        source: &str,
+        error: Option<&str>,
+        report: &serde_json::Value,
+        full_sweep_at: Option<i64>,
+    ) -> Result<()> {
+        self.lock()
+            .store
+            .mark_finished(source, error, report, full_sweep_at)?;
+        Ok(())
+    }
+
+    /// Saves what a run learnt of the help center itself: user segments (`None` when
+    /// unreadable), help center state, brand, sections and categories.
+    pub fn save_help_center(
+        &self,
+        source: &str,
+        segments: Option<&[UserSegment]>,
+        help_center_state: Option<&str>,
+        brand: Option<&str>,
+        sections: &[SectionRow],
+        categories: &[CategoryRow],
+    ) -> Result<()> {
+        let mut w = self.lock();
+        w.store
+            .save_user_segments(source, segments, help_center_state, brand)?;
+        w.store.save_structure(source, sections, categories)?;
+        Ok(())
     }
 
     /// Commits a batch to SQLite, then brings the index up to date. Returns the number of
     /// translations re-indexed (0 means the index was not written at all).
     pub fn apply(&self, source: &str, batch: &Batch) -> Result<usize> {
-        if !self.writable {
-            return Err(EngineError::ReadOnly);
-        }
         if batch.is_empty() {
             return Ok(0);
         }
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.store().apply(source, batch)?;
+        let mut w = self.lock();
+        w.store.apply(source, batch)?;
         failpoint(CrashPoint::AfterSqliteCommit);
-        self.apply_pending_locked(&mut writer)
-    }
-
-    /// Applies every change the index has not seen yet.
-    pub fn apply_pending(&self) -> Result<usize> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.apply_pending_locked(&mut writer)
-    }
-
-    fn apply_pending_locked(&self, writer: &mut Option<IndexWriter>) -> Result<usize> {
-        let w = writer.as_mut().ok_or(EngineError::ReadOnly)?;
-        let live = self.live.load_full();
-        let applied = live.payload().seq;
-        let (keys, max) = self.store().changes_after(applied)?;
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        for key in &keys {
-            let doc = self.store().index_doc(key)?;
-            live.put(w, key, doc.as_ref())?;
-        }
-        failpoint(CrashPoint::BeforeTantivyCommit);
-        live.commit(
-            w,
-            Payload {
-                seq: max,
-                schema: SCHEMA_VERSION,
-            },
-        )?;
-        failpoint(CrashPoint::AfterTantivyCommit);
-        self.store().prune_changes(max)?;
-        Ok(keys.len())
+        apply_pending(&mut w)
     }
 
     /// Rebuilds the whole index from the store into a new generation, while searches keep
     /// using the old one, then swaps atomically (zero downtime).
     pub fn rebuild(&self) -> Result<RebuildReport> {
-        if !self.writable {
-            return Err(EngineError::ReadOnly);
-        }
         let started = std::time::Instant::now();
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let generation = new_generation();
-        let dir = tantivy_root(&self.data_dir).join(&generation);
-        let handle = IndexHandle::open(&dir, &generation)?;
-        let mut w = handle.writer()?;
-        let (n, seq) = self.fill(&handle, &mut w)?;
-        let old = self.live.load_full();
-        self.store().set_index_state(&generation, SCHEMA_VERSION)?;
+        let mut w = self.lock();
+        let name = new_generation();
+        let dir = tantivy_root(&self.data_dir).join(&name);
+        let generation = Generation::create(&dir, &name)?;
+        let mut index = generation.writer()?;
+        let (n, seq) = fill(&mut w.store, &generation, &mut index)?;
+        let old = w.live.clone();
+        w.store.set_index_state(&name, SCHEMA_VERSION)?;
         failpoint(CrashPoint::AfterSwapBeforeGc);
-        let segments = handle.num_docs();
-        self.live.store(Arc::new(handle));
-        *writer = Some(w);
-        drop(writer);
-        self.store().prune_changes(seq)?;
+        let passages = generation.num_docs();
+        let generation = Arc::new(generation);
+        w.live = generation.clone();
+        w.index = index;
+        self.reader.set_generation(generation);
+        w.store.prune_changes(seq)?;
+        drop(w);
         if old.dir != dir {
             remove_dir_logged(&old.dir);
         }
         Ok(RebuildReport {
-            generation,
+            generation: name,
             translations: n,
-            segments,
+            passages,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
 
-    /// First build of a fresh bootstrap generation (nothing to keep serving meanwhile).
-    fn rebuild_in_place(&self) -> Result<()> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let live = self.live.load_full();
-        let w = writer.as_mut().ok_or(EngineError::ReadOnly)?;
-        let (_, seq) = self.fill(&live, w)?;
-        self.store()
-            .set_index_state(&live.generation, SCHEMA_VERSION)?;
-        self.store().prune_changes(seq)?;
-        Ok(())
-    }
-
-    /// Indexes every published translation into `handle` and commits at the store's current
-    /// change seq; then catches up with anything newer.
-    fn fill(&self, handle: &IndexHandle, w: &mut IndexWriter) -> Result<(usize, i64)> {
-        let (keys, seq) = {
-            let s = self.store();
-            (s.all_doc_keys()?, s.high_water()?)
-        };
-        w.delete_all_documents().map_err(IndexError::from)?;
-        let half = keys.len() / 2;
-        for (i, key) in keys.iter().enumerate() {
-            if i == half {
-                failpoint(CrashPoint::MidRebuild);
-            }
-            let doc = self.store().index_doc(key)?;
-            handle.put(w, key, doc.as_ref())?;
-        }
-        handle.commit(
-            w,
-            Payload {
-                seq,
-                schema: SCHEMA_VERSION,
-            },
-        )?;
-        Ok((keys.len(), seq))
-    }
-
-    /// A canonical, sorted dump of the live index (doc key, ordinal, segment hash, visibility,
-    /// access tokens): what tests compare to prove two data directories hold the same index.
-    pub fn dump_index(&self) -> Result<Vec<String>> {
-        use tantivy::schema::Value;
-        let live = self.live();
-        let f = live.fields;
-        let searcher = live.reader.searcher();
-        let mut out = Vec::new();
-        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-            for doc_id in reader.doc_ids_alive() {
-                let addr = tantivy::DocAddress::new(ord as u32, doc_id);
-                let d: tantivy::TantivyDocument = searcher.doc(addr).map_err(IndexError::from)?;
-                let s = |fl| {
-                    d.get_first(fl)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let mut access: Vec<String> = d
-                    .get_all(f.access)
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                access.sort();
-                let n = d
-                    .get_first(f.ordinal)
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or_default();
-                out.push(format!(
-                    "{} #{n} {} {} {}",
-                    s(f.doc_key),
-                    s(f.segment_hash),
-                    s(f.visibility),
-                    access.join(",")
-                ));
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
     /// Deletes every generation directory that is not live (crashed rebuilds, old generations).
     fn gc_generations(&self) {
-        let live = self.live.load().generation.clone();
+        let live = self.lock().live.name.clone();
         let root = tantivy_root(&self.data_dir);
         let Ok(entries) = std::fs::read_dir(&root) else {
             return;
@@ -406,9 +359,61 @@ impl Engine {
     }
 }
 
+/// Applies every change the index has not seen yet.
+fn apply_pending(w: &mut Writer) -> Result<usize> {
+    let applied = w.live.payload().seq;
+    let (keys, max) = w.store.changes_after(applied)?;
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    for key in &keys {
+        let doc = w.store.index_doc(key)?;
+        w.live.put(&w.index, key, doc.as_ref())?;
+    }
+    failpoint(CrashPoint::BeforeTantivyCommit);
+    w.live.commit(
+        &mut w.index,
+        Payload {
+            seq: max,
+            schema: SCHEMA_VERSION,
+        },
+    )?;
+    failpoint(CrashPoint::AfterTantivyCommit);
+    w.store.prune_changes(max)?;
+    Ok(keys.len())
+}
+
+/// Indexes every published translation into `generation` and commits at the store's current
+/// change seq.
+fn fill(
+    store: &mut Store,
+    generation: &Generation,
+    index: &mut IndexWriter,
+) -> Result<(usize, i64)> {
+    let keys = store.all_doc_keys()?;
+    let seq = store.high_water()?;
+    index.delete_all_documents().map_err(IndexError::from)?;
+    let half = keys.len() / 2;
+    for (i, key) in keys.iter().enumerate() {
+        if i == half {
+            failpoint(CrashPoint::MidRebuild);
+        }
+        let doc = store.index_doc(key)?;
+        generation.put(index, key, doc.as_ref())?;
+    }
+    generation.commit(
+        index,
+        Payload {
+            seq,
+            schema: SCHEMA_VERSION,
+        },
+    )?;
+    Ok((keys.len(), seq))
+}
+
 fn remove_dir_logged(dir: &Path) {
     // Linux unlinks files still mmapped by in-flight searches safely; their Arc keeps the
-    // mappings valid until the last search finishes.
+    // mappings valid until the last search finishes, in this process or a reader's.
     if let Err(e) = std::fs::remove_dir_all(dir) {
         tracing::warn!(dir = %dir.display(), error = %e, "could not delete an old index generation");
     }

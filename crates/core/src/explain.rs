@@ -1,7 +1,8 @@
 //! `helpdex explain`: what helpdex stored for an article, per locale, and why.
 
-use crate::engine::Engine;
-use crate::store::StoreError;
+use crate::model::Visibility;
+use crate::reader::{ReadError, Reader};
+use crate::store::{StoreError, StoreRead};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -18,8 +19,8 @@ pub struct Explained {
     pub title: String,
     /// Citation URL.
     pub url: String,
-    /// Visibility label.
-    pub visibility: String,
+    /// Decided visibility.
+    pub visibility: Visibility,
     /// The rule that decided it.
     pub visibility_rule: String,
     /// Zendesk user segment ids.
@@ -38,18 +39,18 @@ pub struct Explained {
     pub updated_at: Option<String>,
     /// When helpdex last wrote it.
     pub last_synced: String,
-    /// Segments: heading path, anchor, hash, length.
-    pub segments: Vec<ExplainedSegment>,
+    /// Passages: heading path, anchor, hash, length.
+    pub passages: Vec<ExplainedPassage>,
 }
 
-/// One stored segment.
+/// One stored passage.
 #[derive(Debug, Clone, Serialize)]
-pub struct ExplainedSegment {
+pub struct ExplainedPassage {
     /// Heading path.
     pub heading: String,
     /// Anchor.
     pub anchor: Option<String>,
-    /// Segment hash.
+    /// Passage hash.
     pub hash: String,
     /// Characters of text.
     pub chars: usize,
@@ -85,7 +86,7 @@ impl Explained {
         );
         let _ = writeln!(s, "  content hash: {}", self.content_hash);
         let _ = writeln!(s, "  index hash:   {}", self.index_hash);
-        for seg in &self.segments {
+        for seg in &self.passages {
             let _ = writeln!(
                 s,
                 "    - {} {} ({} chars, {})",
@@ -107,20 +108,21 @@ impl Explained {
 }
 
 /// Everything stored for an article id, in every source and locale.
-pub fn explain(engine: &Engine, article_id: u64) -> Result<Vec<Explained>, StoreError> {
-    let store = engine.store();
+pub fn explain(reader: &Reader, article_id: u64) -> Result<Vec<Explained>, ReadError> {
+    reader.store(|store| store.snapshot(|store| explain_in(store, article_id)))
+}
+
+fn explain_in(store: &impl StoreRead, article_id: u64) -> Result<Vec<Explained>, StoreError> {
     let mut out = Vec::new();
     for source in store.sources_of(article_id)? {
         let Some(row) = store.article_row(&source, article_id)? else {
             continue;
         };
-        for (locale, title, url, draft, outdated, content_hash, index_hash, synced, updated_at) in
-            store.translation_summaries(&source, article_id)?
-        {
-            let segments = store
-                .segments_of(&source, article_id, &locale)?
+        for t in store.translations_of(&source, article_id)? {
+            let passages = store
+                .passages_of(&source, article_id, &t.locale)?
                 .into_iter()
-                .map(|s| ExplainedSegment {
+                .map(|s| ExplainedPassage {
                     heading: s.heading_path.join(" › "),
                     anchor: s.anchor,
                     hash: s.hash,
@@ -130,20 +132,20 @@ pub fn explain(engine: &Engine, article_id: u64) -> Result<Vec<Explained>, Store
             out.push(Explained {
                 source: source.clone(),
                 article_id,
-                locale,
-                title,
-                url,
-                visibility: row.visibility.clone(),
+                locale: t.locale,
+                title: t.title,
+                url: t.html_url,
+                visibility: row.visibility,
                 visibility_rule: row.visibility_rule.clone(),
                 segment_ids: row.segment_ids.clone(),
                 access: row.access.clone(),
-                draft,
-                outdated,
-                content_hash,
-                index_hash,
-                updated_at,
-                last_synced: synced,
-                segments,
+                draft: t.draft,
+                outdated: t.outdated,
+                content_hash: t.content_hash,
+                index_hash: t.index_hash,
+                updated_at: t.updated_at,
+                last_synced: t.synced_at,
+                passages,
             });
         }
     }

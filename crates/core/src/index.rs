@@ -1,4 +1,4 @@
-//! The tantivy index: one document per citable segment, tagged with the access tokens that may
+//! The tantivy index: one document per citable passage, tagged with the access tokens that may
 //! read it. Derived from SQLite and rebuildable at any time; its commit payload records the last
 //! applied change-log seq (see `ARCHITECTURE.md`, crash safety).
 
@@ -17,7 +17,7 @@ use thiserror::Error;
 
 /// Bump on any change of fields, tokenizers or tantivy version: the next open rebuilds the
 /// index from SQLite into a new generation.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Name of the text analyzer registered on every open (tokenizers are not persisted).
 const TOKENIZER: &str = "helpdex_text";
@@ -46,7 +46,7 @@ pub enum IndexError {
 /// Field handles.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
-    /// `source/article_id/locale`; groups all segments of a translation for `delete_term`.
+    /// `source/article_id/locale`; groups all passages of a translation for `delete_term`.
     pub doc_key: Field,
     /// Source (help center) name.
     pub source: Field,
@@ -64,7 +64,7 @@ pub struct Fields {
     pub anchor: Field,
     /// Citation URL.
     pub url: Field,
-    /// Segment text.
+    /// Passage text.
     pub text: Field,
     /// Access tokens (multi-valued); the query requires one the caller holds.
     pub access: Field,
@@ -80,13 +80,13 @@ pub struct Fields {
     pub brand: Field,
     /// Content hash of the translation.
     pub content_hash: Field,
-    /// Hash of the segment.
-    pub segment_hash: Field,
+    /// Hash of the passage.
+    pub passage_hash: Field,
     /// Translation updated_at.
     pub updated_at: Field,
     /// Outdated translation flag (0/1).
     pub outdated: Field,
-    /// Position of the segment.
+    /// Position of the passage in its translation.
     pub ordinal: Field,
 }
 
@@ -116,7 +116,7 @@ pub fn schema() -> (Schema, Fields) {
         labels: b.add_text_field("labels", STRING | STORED),
         brand: b.add_text_field("brand", STRING | STORED),
         content_hash: b.add_text_field("content_hash", STORED),
-        segment_hash: b.add_text_field("segment_hash", STORED),
+        passage_hash: b.add_text_field("passage_hash", STORED),
         updated_at: b.add_text_field("updated_at", STORED),
         outdated: b.add_u64_field("outdated", STORED),
         ordinal: b.add_u64_field("ordinal", STORED),
@@ -148,8 +148,8 @@ pub struct IndexDoc {
     pub html_url: String,
     /// Access tokens.
     pub access: Vec<String>,
-    /// Visibility label.
-    pub visibility: String,
+    /// Decided visibility.
+    pub visibility: crate::model::Visibility,
     /// Section id.
     pub section_id: Option<u64>,
     /// Section name.
@@ -164,19 +164,22 @@ pub struct IndexDoc {
     pub updated_at: String,
     /// Outdated translation.
     pub outdated: bool,
-    /// Segments.
-    pub segments: Vec<crate::normalize::Segment>,
+    /// Passages, in order.
+    pub passages: Vec<crate::normalize::Passage>,
 }
 
-/// An open index generation with its writer (when writable) and reader.
-pub struct IndexHandle {
+/// One open index generation (a `tantivy/gen-*` directory): the index, its reader and the
+/// field handles. Readers and the writer share this type; only the writer creates one or asks
+/// it for an [`IndexWriter`].
+pub struct Generation {
     /// Generation id (directory name).
-    pub generation: String,
+    pub name: String,
     /// Directory.
     pub dir: PathBuf,
     /// tantivy index.
     pub index: Index,
-    /// Reader, reloaded manually after each commit.
+    /// Reader. It follows commits by itself (tantivy polls `meta.json` every 500 ms, across
+    /// processes); the writer also reloads it right after each commit of its own.
     pub reader: IndexReader,
     /// Field handles.
     pub fields: Fields,
@@ -191,24 +194,35 @@ pub struct Payload {
     pub schema: u32,
 }
 
-impl IndexHandle {
-    /// Opens (or creates) the generation directory `dir`.
-    pub fn open(dir: &Path, generation: &str) -> Result<IndexHandle, IndexError> {
+impl Generation {
+    /// Creates or opens the generation directory `dir` for the writer.
+    pub fn create(dir: &Path, name: &str) -> Result<Generation, IndexError> {
         std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
-        let (schema, fields) = schema();
+        let (schema, _) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| IndexError::Tantivy(tantivy::TantivyError::from(e)))?;
-        let index = Index::open_or_create(mmap, schema)?;
+        Self::with_index(Index::open_or_create(mmap, schema)?, dir, name)
+    }
+
+    /// Opens an existing generation without writing anything (readers).
+    pub fn open(dir: &Path, name: &str) -> Result<Generation, IndexError> {
+        let mmap = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| IndexError::Tantivy(tantivy::TantivyError::from(e)))?;
+        Self::with_index(Index::open(mmap)?, dir, name)
+    }
+
+    fn with_index(index: Index, dir: &Path, name: &str) -> Result<Generation, IndexError> {
+        let (_, fields) = schema();
         index.tokenizers().register(TOKENIZER, analyzer());
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()?;
-        Ok(IndexHandle {
-            generation: generation.to_string(),
+        Ok(Generation {
+            name: name.to_string(),
             dir: dir.to_path_buf(),
             index,
             reader,
@@ -249,7 +263,7 @@ impl IndexHandle {
         }
     }
 
-    /// Replaces every segment of one translation: delete by key, then add `doc`'s segments.
+    /// Replaces every passage of one translation: delete by key, then add `doc`'s passages.
     pub fn put(
         &self,
         w: &IndexWriter,
@@ -260,7 +274,7 @@ impl IndexHandle {
         w.delete_term(Term::from_field_text(f.doc_key, key));
         let Some(d) = doc else { return Ok(()) };
         debug_assert_eq!(doc_key(&d.source, d.article_id, &d.locale), key);
-        for s in &d.segments {
+        for s in &d.passages {
             let mut t = TantivyDocument::default();
             t.add_text(f.doc_key, key);
             t.add_text(f.source, &d.source);
@@ -284,7 +298,7 @@ impl IndexHandle {
             for a in &d.access {
                 t.add_text(f.access, a);
             }
-            t.add_text(f.visibility, &d.visibility);
+            t.add_text(f.visibility, d.visibility.as_str());
             if let Some(id) = d.section_id {
                 t.add_u64(f.section_id, id);
             }
@@ -298,7 +312,7 @@ impl IndexHandle {
                 t.add_text(f.brand, b);
             }
             t.add_text(f.content_hash, &d.content_hash);
-            t.add_text(f.segment_hash, &s.hash);
+            t.add_text(f.passage_hash, &s.hash);
             t.add_text(f.updated_at, &d.updated_at);
             t.add_u64(f.outdated, d.outdated as u64);
             t.add_u64(f.ordinal, s.ordinal as u64);
@@ -316,7 +330,7 @@ impl IndexHandle {
         Ok(())
     }
 
-    /// Number of indexed segments (all audiences).
+    /// Number of indexed passages (all audiences).
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()
     }

@@ -10,10 +10,13 @@
 
 pub mod article;
 pub mod engine;
+pub mod error;
 pub mod explain;
 pub mod index;
 pub mod model;
 pub mod normalize;
+pub mod query;
+pub mod reader;
 pub mod search;
 pub mod store;
 pub mod visibility;

@@ -2,9 +2,11 @@
 //! clause over access tokens), and every hit is re-checked against the caller's access before it
 //! leaves (defense in depth).
 
-use crate::engine::Engine;
-use crate::index::{Fields, IndexHandle};
-use crate::model::{Access, Audience};
+use crate::error::ErrorCode;
+use crate::index::{Fields, Generation};
+use crate::model::{Access, Audience, Visibility};
+use crate::query::{self as contract, InvalidQuery};
+use crate::reader::{ReadError, Reader};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{
@@ -15,35 +17,37 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, TantivyDocument, Term};
 use thiserror::Error;
 
-/// Search errors.
+/// Why a query got no answer; each says what to do.
 #[derive(Debug, Error)]
-pub enum SearchError {
+pub enum QueryError {
+    /// The request breaks the query contract.
+    #[error(transparent)]
+    Invalid(#[from] InvalidQuery),
+    /// The locale asked for holds nothing this caller may read.
+    #[error("locale: no content in '{locale}'; known locales: {}", known.join(", "))]
+    UnknownLocale {
+        /// The locale asked for.
+        locale: String,
+        /// The locales this caller may search.
+        known: Vec<String>,
+    },
+    /// The data directory cannot answer (not synced, missing, unreadable).
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// tantivy failed.
     #[error("search failed: {0}")]
-    Tantivy(#[from] tantivy::TantivyError),
-    /// Bad parameters.
-    #[error("invalid search: {0}")]
-    Invalid(String),
+    Index(#[from] tantivy::TantivyError),
 }
 
-/// A search, as the CLI, HTTP API and MCP take it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SearchRequest {
-    /// Free text from the AI runtime or a person.
-    pub query: String,
-    /// Who is asking.
-    #[serde(flatten)]
-    pub access: Access,
-    /// Restrict to one locale.
-    #[serde(default)]
-    pub locale: Option<String>,
-    /// Maximum hits (1–100).
-    #[serde(default = "default_limit")]
-    pub limit: usize,
-}
-
-fn default_limit() -> usize {
-    10
+impl QueryError {
+    /// The kind of this error, for the wire.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            QueryError::Invalid(_) | QueryError::UnknownLocale { .. } => ErrorCode::BadRequest,
+            QueryError::Read(e) => e.code(),
+            QueryError::Index(_) => ErrorCode::Internal,
+        }
+    }
 }
 
 /// One cited passage.
@@ -70,7 +74,7 @@ pub struct Hit {
     /// The fragment without highlighting marks.
     pub snippet_plain: String,
     /// `public`, `signed_in`, `restricted` or `internal`.
-    pub visibility: String,
+    pub visibility: Visibility,
     /// BM25 score.
     pub score: f32,
     /// blake3 of the translation's normalized content.
@@ -100,7 +104,7 @@ pub struct SearchResponse {
 /// Builds the query: the user's text (lenient parse, title and headings boosted) AND one of the
 /// caller's access tokens AND the locale when given. Pure over the index schema.
 pub fn build_query(
-    handle: &IndexHandle,
+    handle: &Generation,
     text: &str,
     access: &Access,
     locale: Option<&str>,
@@ -110,14 +114,7 @@ pub fn build_query(
     parser.set_field_boost(f.title, 2.0);
     parser.set_field_boost(f.heading, 1.5);
     let (user, _errors) = parser.parse_query_lenient(&sanitize(text));
-    let allowed = access
-        .terms()
-        .into_iter()
-        .map(|t| Term::from_field_text(f.access, &t));
-    let filter: Box<dyn Query> = Box::new(ConstScoreQuery::new(
-        Box::new(TermSetQuery::new(allowed)),
-        0.0,
-    ));
+    let filter = access_filter(f, access);
     let mut clauses: Vec<(Occur, Box<dyn Query>)> =
         vec![(Occur::Must, user.box_clone()), (Occur::Must, filter)];
     if let Some(l) = locale {
@@ -163,32 +160,86 @@ fn all_str(doc: &TantivyDocument, field: tantivy::schema::Field) -> Vec<String> 
         .collect()
 }
 
-/// Runs a search on the engine's live generation.
-pub fn search(engine: &Engine, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
-    search_handle(&engine.live(), req)
+/// Runs a search on the reader's live generation.
+pub fn search(reader: &Reader, q: &contract::Query) -> Result<SearchResponse, QueryError> {
+    reader.ensure_ready()?;
+    let generation = reader.generation()?;
+    let resp = search_generation(&generation, q)?;
+    if resp.hits.is_empty()
+        && let Some(locale) = &q.locale
+    {
+        let known = known_locales(&generation, &q.access)?;
+        if !known.contains(locale) {
+            return Err(QueryError::UnknownLocale {
+                locale: locale.clone(),
+                known,
+            });
+        }
+    }
+    Ok(resp)
+}
+
+/// The locales holding something `access` may read (the unknown-locale error lists them; it
+/// never names a locale only hidden content is in).
+fn known_locales(g: &Generation, access: &Access) -> Result<Vec<String>, QueryError> {
+    use tantivy::collector::Count;
+    let f = &g.fields;
+    let searcher = g.reader.searcher();
+    let mut all = std::collections::BTreeSet::new();
+    for seg in searcher.segment_readers() {
+        let inverted = seg.inverted_index(f.locale)?;
+        let mut terms = inverted
+            .terms()
+            .stream()
+            .map_err(|e| QueryError::Index(e.into()))?;
+        while terms.advance() {
+            if let Ok(l) = std::str::from_utf8(terms.key()) {
+                all.insert(l.to_string());
+            }
+        }
+    }
+    let mut known = Vec::new();
+    for l in all {
+        let q = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.locale, &l),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ),
+            (Occur::Must, access_filter(f, access)),
+        ]);
+        if searcher.search(&q, &Count)? > 0 {
+            known.push(l);
+        }
+    }
+    Ok(known)
+}
+
+fn access_filter(f: &Fields, access: &Access) -> Box<dyn Query> {
+    let allowed = access
+        .terms()
+        .into_iter()
+        .map(|t| Term::from_field_text(f.access, &t));
+    Box::new(ConstScoreQuery::new(
+        Box::new(TermSetQuery::new(allowed)),
+        0.0,
+    ))
 }
 
 /// Runs a search on one index generation.
-pub fn search_handle(
-    handle: &IndexHandle,
-    req: &SearchRequest,
-) -> Result<SearchResponse, SearchError> {
-    if !(1..=100).contains(&req.limit) {
-        return Err(SearchError::Invalid(format!(
-            "limit must be between 1 and 100, got {}",
-            req.limit
-        )));
-    }
+pub fn search_generation(
+    handle: &Generation,
+    req: &contract::Query,
+) -> Result<SearchResponse, QueryError> {
     let mut resp = SearchResponse {
-        query: req.query.clone(),
+        query: req.text.clone(),
         audience: req.access.audience,
         hits: vec![],
     };
-    if req.query.trim().is_empty() {
-        return Ok(resp);
-    }
     let f: &Fields = &handle.fields;
-    let (query, user) = build_query(handle, &req.query, &req.access, req.locale.as_deref());
+    let (query, user) = build_query(handle, &req.text, &req.access, req.locale.as_deref());
     let searcher = handle.reader.searcher();
     let top: Vec<(f32, DocAddress)> =
         searcher.search(&query, &TopDocs::with_limit(req.limit).order_by_score())?;
@@ -246,7 +297,8 @@ pub fn search_handle(
             snippet: marked,
             highlights: ranges,
             snippet_plain: plain,
-            visibility: first_str(&doc, f.visibility),
+            visibility: Visibility::parse(&first_str(&doc, f.visibility))
+                .unwrap_or(Visibility::Internal),
             score,
             content_hash: first_str(&doc, f.content_hash),
             updated_at: first_str(&doc, f.updated_at),
@@ -256,21 +308,6 @@ pub fn search_handle(
         });
     }
     Ok(resp)
-}
-
-/// A grounding request: like a search, with a character budget for the assembled context.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ContextRequest {
-    /// The search.
-    #[serde(flatten)]
-    pub search: SearchRequest,
-    /// Budget for `context` in characters.
-    #[serde(default = "default_budget")]
-    pub max_chars: usize,
-}
-
-fn default_budget() -> usize {
-    6000
 }
 
 /// One numbered source of a context.
@@ -289,7 +326,7 @@ pub struct Citation {
     /// Locale.
     pub locale: String,
     /// Visibility.
-    pub visibility: String,
+    pub visibility: Visibility,
 }
 
 /// Prompt-ready grounding text with numbered citations.
@@ -309,12 +346,13 @@ pub struct ContextResponse {
     pub found: bool,
 }
 
-/// Assembles a grounding context from the best passages, within the budget.
-pub fn context(engine: &Engine, req: &ContextRequest) -> Result<ContextResponse, SearchError> {
-    let resp = search(engine, &req.search)?;
+/// Assembles a grounding context from the best passages, within the budget (in characters).
+pub fn context(reader: &Reader, req: &contract::Query) -> Result<ContextResponse, QueryError> {
+    let resp = search(reader, req)?;
     let mut out = String::new();
     let mut citations: Vec<Citation> = Vec::new();
     let mut used = Vec::new();
+    let mut used_chars = 0;
     for h in &resp.hits {
         let block = format!(
             "[{}] {}{}\n{}\n\n",
@@ -327,10 +365,12 @@ pub fn context(engine: &Engine, req: &ContextRequest) -> Result<ContextResponse,
             },
             h.text
         );
-        if out.len() + block.len() > req.max_chars && !citations.is_empty() {
+        let block_chars = block.chars().count();
+        if used_chars + block_chars > req.max_chars && !citations.is_empty() {
             break;
         }
         let block: String = block.chars().take(req.max_chars).collect();
+        used_chars += block_chars.min(req.max_chars);
         out.push_str(&block);
         citations.push(Citation {
             n: citations.len() + 1,
@@ -339,7 +379,7 @@ pub fn context(engine: &Engine, req: &ContextRequest) -> Result<ContextResponse,
             url: h.url.clone(),
             article_id: h.article_id,
             locale: h.locale.clone(),
-            visibility: h.visibility.clone(),
+            visibility: h.visibility,
         });
         used.push(h.clone());
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 /// What helpdex knows of one Zendesk user segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SegmentInfo {
+pub struct UserSegment {
     /// Segment id.
     pub id: u64,
     /// Display name (localized for built-ins).
@@ -36,7 +36,7 @@ pub struct Decision {
 /// brand's whole help center requires sign-in, so nothing is anonymous-public.
 pub fn decide(
     segment_ids: &[u64],
-    segments: Option<&HashMap<u64, SegmentInfo>>,
+    segments: Option<&HashMap<u64, UserSegment>>,
     restricted_help_center: bool,
 ) -> Decision {
     let staff = ACCESS_STAFF.to_string();
@@ -121,8 +121,8 @@ pub fn decide(
 mod tests {
     use super::*;
 
-    fn segs() -> HashMap<u64, SegmentInfo> {
-        let mk = |id, user_type: &str, built_in| SegmentInfo {
+    fn segs() -> HashMap<u64, UserSegment> {
+        let mk = |id, user_type: &str, built_in| UserSegment {
             id,
             name: format!("s{id}"),
             user_type: user_type.into(),

@@ -9,7 +9,7 @@
 use super::EmulatorError;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Who the credentials in `help_center.json` belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,15 +194,85 @@ pub(crate) struct Urls<'a> {
     pub public: &'a str,
 }
 
-fn read_json(path: &Path) -> Result<Value, EmulatorError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| EmulatorError::Parse {
-        path: path.to_path_buf(),
-        source,
-    })
+/// Where a fixture help center's files come from: a directory, or the copy embedded in the
+/// binary (so `helpdex demo` runs from a copied binary anywhere).
+#[derive(Clone, Copy)]
+enum Files<'a> {
+    Dir(&'a Path),
+    Embedded(&'a include_dir::Dir<'static>),
+}
+
+/// The fixture help center of the repository (`fixtures/helpcenter/`), embedded at build time.
+static DEMO: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../../fixtures/helpcenter");
+
+impl Files<'_> {
+    /// The path error messages name.
+    fn path(&self, rel: &str) -> PathBuf {
+        match self {
+            Files::Dir(d) => d.join(rel),
+            Files::Embedded(_) => Path::new("(embedded fixtures)").join(rel),
+        }
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        match self {
+            Files::Dir(d) => d.join(rel).exists(),
+            Files::Embedded(e) => e.get_file(rel).is_some(),
+        }
+    }
+
+    fn read(&self, rel: &str) -> Result<String, EmulatorError> {
+        let path = self.path(rel);
+        match self {
+            Files::Dir(_) => std::fs::read_to_string(&path)
+                .map_err(|source| EmulatorError::Read { path, source }),
+            Files::Embedded(e) => e
+                .get_file(rel)
+                .and_then(|f| f.contents_utf8())
+                .map(str::to_string)
+                .ok_or_else(|| EmulatorError::Read {
+                    path,
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded"),
+                }),
+        }
+    }
+
+    /// The article files (`articles/*.json`), sorted.
+    fn articles(&self) -> Result<Vec<String>, EmulatorError> {
+        let mut out: Vec<String> = match self {
+            Files::Dir(d) => {
+                let art_dir = d.join("articles");
+                std::fs::read_dir(&art_dir)
+                    .map_err(|source| EmulatorError::Read {
+                        path: art_dir.clone(),
+                        source,
+                    })?
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.ends_with(".json"))
+                    .map(|n| format!("articles/{n}"))
+                    .collect()
+            }
+            Files::Embedded(e) => e
+                .get_dir("articles")
+                .into_iter()
+                .flat_map(|d| d.files())
+                .filter_map(|f| f.path().to_str().map(str::to_string))
+                .filter(|n| n.ends_with(".json"))
+                .collect(),
+        };
+        out.sort();
+        Ok(out)
+    }
+
+    fn json(&self, rel: &str) -> Result<Value, EmulatorError> {
+        let text = self.read(rel)?;
+        serde_json::from_str(&text).map_err(|source| EmulatorError::Parse {
+            path: self.path(rel),
+            source,
+        })
+    }
 }
 
 fn invalid(path: &Path, what: impl Into<String>) -> EmulatorError {
@@ -213,8 +283,13 @@ fn invalid(path: &Path, what: impl Into<String>) -> EmulatorError {
 }
 
 /// `{key: [objects with a numeric id]}` from one of the top-level list files.
-fn object_list(path: &Path, key: &str) -> Result<Vec<Map<String, Value>>, EmulatorError> {
-    let v = read_json(path)?;
+fn object_list(
+    files: Files<'_>,
+    rel: &str,
+    key: &str,
+) -> Result<Vec<Map<String, Value>>, EmulatorError> {
+    let v = files.json(rel)?;
+    let path = &files.path(rel);
     let items = v
         .get(key)
         .and_then(Value::as_array)
@@ -414,8 +489,17 @@ impl World {
     /// Loads a fixture help center directory (layout in `fixtures/README.md`). Errors name
     /// the file and what is wrong with it.
     pub fn load(dir: &Path) -> Result<World, EmulatorError> {
-        let hc_path = dir.join("help_center.json");
-        let hc = read_json(&hc_path)?;
+        Self::load_from(Files::Dir(dir))
+    }
+
+    /// The repository's fixture help center (`fixtures/helpcenter/`), embedded in the binary.
+    pub fn demo() -> World {
+        Self::load_from(Files::Embedded(&DEMO)).expect("the embedded fixtures load (tested)")
+    }
+
+    fn load_from(files: Files<'_>) -> Result<World, EmulatorError> {
+        let hc_path = files.path("help_center.json");
+        let hc = files.json("help_center.json")?;
         let brand = hc
             .get("brand")
             .and_then(Value::as_object)
@@ -467,29 +551,18 @@ impl World {
             };
             credentials.push(cred);
         }
-        let categories = object_list(&dir.join("categories.json"), "categories")?;
-        let sections = object_list(&dir.join("sections.json"), "sections")?;
-        let seg_path = dir.join("user_segments.json");
-        let user_segments = if seg_path.exists() {
-            object_list(&seg_path, "user_segments")?
+        let categories = object_list(files, "categories.json", "categories")?;
+        let sections = object_list(files, "sections.json", "sections")?;
+        let user_segments = if files.exists("user_segments.json") {
+            object_list(files, "user_segments.json", "user_segments")?
         } else {
             Vec::new()
         };
 
-        let art_dir = dir.join("articles");
-        let entries = std::fs::read_dir(&art_dir).map_err(|source| EmulatorError::Read {
-            path: art_dir.clone(),
-            source,
-        })?;
-        let mut paths: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        paths.sort();
         let mut articles = BTreeMap::new();
-        for p in paths {
-            let rec = parse_article(&read_json(&p)?, &p, &default_locale)?;
+        for rel in files.articles()? {
+            let p = files.path(&rel);
+            let rec = parse_article(&files.json(&rel)?, &p, &default_locale)?;
             if articles.contains_key(&rec.id) {
                 return Err(invalid(
                     &p,

@@ -20,8 +20,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use helpdex_core::engine::Engine;
-use helpdex_core::model::Audience;
-use helpdex_core::search::{ContextRequest, SearchRequest};
+use helpdex_core::error::ErrorCode as CoreCode;
+use helpdex_core::model::Access;
+use helpdex_core::query::QueryInput;
+use helpdex_core::reader::ReadError;
+use helpdex_core::search::QueryError;
+use helpdex_core::store::StoreRead;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
@@ -103,6 +107,32 @@ impl ApiError {
             ErrorCode::Internal,
             "internal error; the server log has the details",
         )
+    }
+}
+
+impl From<CoreCode> for ErrorCode {
+    fn from(c: CoreCode) -> ErrorCode {
+        match c {
+            CoreCode::BadRequest => ErrorCode::BadRequest,
+            CoreCode::NotFound => ErrorCode::NotFound,
+            CoreCode::Unavailable => ErrorCode::Unavailable,
+            CoreCode::Internal => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e.code() {
+            CoreCode::Internal => ApiError::internal("query", e),
+            code => ApiError::new(code.into(), e.to_string()),
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        QueryError::from(e).into()
     }
 }
 
@@ -188,29 +218,47 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
-    let index = state.engine.index_status();
-    Json(serde_json::json!({"status": "ready", "generation": index.generation, "segments": index.segments})).into_response()
+/// Ready once a sync has completed in the data directory (503 before, with what to do).
+async fn readyz(State(state): State<AppState>) -> ApiResult<Response> {
+    let reader = state.engine.reader().clone();
+    let index = blocking(move || {
+        reader.ensure_ready()?;
+        reader.index_status()
+    })
+    .await?;
+    Ok(Json(serde_json::json!({"status": "ready", "generation": index.generation, "passages": index.passages})).into_response())
+}
+
+/// Runs a read on the blocking pool (SQLite and tantivy never run on the async runtime).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("blocking task", e))?
+        .map_err(ApiError::from)
 }
 
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
-    let engine = state.engine.clone();
-    let counts = tokio::task::spawn_blocking(move || engine.store().counts(None))
-        .await
-        .map_err(|e| ApiError::internal("metrics", e))?
-        .map_err(|e| ApiError::internal("metrics", e))?;
-    let mut by_vis = std::collections::BTreeMap::<String, i64>::new();
-    for c in counts {
-        *by_vis.entry(c.visibility).or_default() += c.translations;
+    let reader = state.engine.reader().clone();
+    let (counts, generation) = blocking(move || {
+        let counts = reader.store(|s| s.counts(None))?;
+        let generation = reader.generation().map(|g| g.name.clone()).ok();
+        Ok((counts, generation))
+    })
+    .await?;
+    let mut by_vis = std::collections::BTreeMap::<&str, i64>::new();
+    for c in &counts {
+        *by_vis.entry(c.visibility.as_str()).or_default() += c.translations;
     }
     for v in ["public", "signed_in", "restricted", "internal"] {
         state
             .metrics
             .set_articles(v, by_vis.get(v).copied().unwrap_or(0).max(0) as u64);
     }
-    state
-        .metrics
-        .set_index_generation(&state.engine.live().generation);
+    if let Some(g) = generation {
+        state.metrics.set_index_generation(&g);
+    }
     Ok((
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(),
@@ -218,94 +266,38 @@ async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         .into_response())
 }
 
-/// Query parameters of `GET /v1/search` (and the access part of `GET /v1/articles/{id}`).
-#[derive(Debug, Deserialize)]
-pub struct SearchParams {
-    /// The question.
-    #[serde(default)]
-    q: Option<String>,
-    /// customer (default) or agent.
-    #[serde(default)]
-    audience: Option<Audience>,
-    /// One locale only.
-    #[serde(default)]
-    locale: Option<String>,
-    /// Maximum hits.
-    #[serde(default)]
-    limit: Option<usize>,
-    /// Comma-separated user segment ids of the end user.
-    #[serde(default)]
-    segments: Option<String>,
-    /// The end user is signed in.
-    #[serde(default)]
-    signed_in: Option<bool>,
+/// The query contract, from a query string or a JSON body, with the audience bounded by the
+/// caller's key.
+fn validate(scope: Scope, input: QueryInput) -> ApiResult<helpdex_core::query::Query> {
+    let access = grant(scope, &input)?;
+    input
+        .validate(access)
+        .map_err(|e| ApiError::from(QueryError::from(e)))
 }
 
-impl SearchParams {
-    /// The access these parameters ask for, bounded by the key's scope.
-    fn access(&self, scope: Scope) -> ApiResult<helpdex_core::model::Access> {
-        let segments = parse_segments(self.segments.as_deref())?;
-        Ok(auth::grant(
-            scope,
-            self.audience,
-            self.signed_in.unwrap_or(false),
-            segments,
-        )?)
-    }
-}
-
-fn parse_segments(s: Option<&str>) -> ApiResult<Vec<u64>> {
-    let Some(s) = s else { return Ok(Vec::new()) };
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(|x| {
-            x.parse::<u64>()
-                .map_err(|_| ApiError::bad(format!("segments: '{x}' is not a segment id")))
-        })
-        .collect()
-}
-
-fn check_limit(limit: usize) -> ApiResult<usize> {
-    if (1..=100).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::bad("limit must be between 1 and 100"))
-    }
+fn grant(scope: Scope, input: &QueryInput) -> ApiResult<Access> {
+    let wanted = input.requested_access();
+    Ok(auth::grant(
+        scope,
+        input.audience,
+        wanted.signed_in,
+        wanted.segments,
+    )?)
 }
 
 async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
-    p: Result<Query<SearchParams>, QueryRejection>,
+    p: Result<Query<QueryInput>, QueryRejection>,
 ) -> ApiResult<Response> {
     let scope = scope(&state, &headers)?;
-    let Query(p) = p.map_err(|e| ApiError::bad(e.body_text()))?;
-    let query =
-        p.q.as_deref()
-            .filter(|q| !q.trim().is_empty())
-            .map(str::to_string);
-    let query = query.ok_or_else(|| ApiError::bad("q is required"))?;
-    let access = p.access(scope)?;
-    let req = SearchRequest {
-        query,
-        access,
-        locale: p.locale,
-        limit: check_limit(p.limit.unwrap_or(10))?,
-    };
-    let engine = state.engine.clone();
-    let resp = tokio::task::spawn_blocking(move || helpdex_core::search::search(&engine, &req))
+    let Query(input) = p.map_err(|e| ApiError::bad(e.body_text()))?;
+    let q = validate(scope, input)?;
+    let reader = state.engine.reader().clone();
+    let resp = tokio::task::spawn_blocking(move || helpdex_core::search::search(&reader, &q))
         .await
-        .map_err(|e| ApiError::internal("search task", e))?
-        .map_err(search_error)?;
+        .map_err(|e| ApiError::internal("search task", e))??;
     Ok(Json(resp).into_response())
-}
-
-fn search_error(e: helpdex_core::search::SearchError) -> ApiError {
-    match e {
-        helpdex_core::search::SearchError::Invalid(m) => ApiError::bad(m),
-        other => ApiError::internal("search", other),
-    }
 }
 
 async fn context(
@@ -314,45 +306,56 @@ async fn context(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let scope = scope(&state, &headers)?;
-    let mut req: ContextRequest = serde_json::from_slice(&body)
+    let input: QueryInput = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
-    if req.search.query.trim().is_empty() {
-        return Err(ApiError::bad("query is required"));
-    }
-    let a = std::mem::take(&mut req.search.access);
-    req.search.access = auth::grant(scope, Some(a.audience), a.signed_in, a.segments)?;
-    check_limit(req.search.limit)?;
-    if req.max_chars == 0 || req.max_chars > 200_000 {
-        return Err(ApiError::bad("max_chars must be between 1 and 200000"));
-    }
-    let engine = state.engine.clone();
-    let resp = tokio::task::spawn_blocking(move || helpdex_core::search::context(&engine, &req))
+    let q = validate(scope, input)?;
+    let reader = state.engine.reader().clone();
+    let resp = tokio::task::spawn_blocking(move || helpdex_core::search::context(&reader, &q))
         .await
-        .map_err(|e| ApiError::internal("context task", e))?
-        .map_err(search_error)?;
+        .map_err(|e| ApiError::internal("context task", e))??;
     Ok(Json(resp).into_response())
+}
+
+/// Query parameters of `GET /v1/articles/{id}`: who is asking, and one locale.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArticleParams {
+    #[serde(default)]
+    audience: Option<helpdex_core::model::Audience>,
+    #[serde(default)]
+    signed_in: Option<bool>,
+    #[serde(default)]
+    segments: Option<String>,
+    #[serde(default)]
+    locale: Option<String>,
 }
 
 async fn article(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    p: Result<Query<SearchParams>, QueryRejection>,
+    p: Result<Query<ArticleParams>, QueryRejection>,
 ) -> ApiResult<Response> {
     let scope = scope(&state, &headers)?;
     let Query(p) = p.map_err(|e| ApiError::bad(e.body_text()))?;
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::bad("the article id must be a number"))?;
-    let access = p.access(scope)?;
-    let engine = state.engine.clone();
-    let locale = p.locale.clone();
-    let views = tokio::task::spawn_blocking(move || {
-        helpdex_core::article::get(&engine, id, locale.as_deref(), &access)
+    let input: QueryInput = serde_json::from_value(serde_json::json!({
+        "audience": p.audience, "signed_in": p.signed_in, "segments": p.segments,
+    }))
+    .map_err(|e| ApiError::bad(e.to_string()))?;
+    let access = grant(scope, &input)?;
+    let locale = p
+        .locale
+        .as_deref()
+        .map(helpdex_core::query::normalize_locale);
+    let reader = state.engine.reader().clone();
+    let views = blocking(move || {
+        reader.ensure_ready()?;
+        helpdex_core::article::get(&reader, id, locale.as_deref(), &access)
     })
-    .await
-    .map_err(|e| ApiError::internal("article task", e))?
-    .map_err(|e| ApiError::internal("article", e))?;
+    .await?;
     if views.is_empty() {
         // Same answer for "absent" and "not visible to you": existence is not leaked.
         return Err(ApiError::new(
@@ -446,32 +449,27 @@ async fn admin_reindex(
     let report = tokio::task::spawn_blocking(move || engine.rebuild())
         .await
         .map_err(|e| ApiError::internal("reindex task", e))?
-        .map_err(|e| match e {
-            e @ (helpdex_core::engine::EngineError::ReadOnly
-            | helpdex_core::engine::EngineError::Index(
-                helpdex_core::index::IndexError::Busy(_),
-            )) => ApiError::new(ErrorCode::Busy, e.to_string()),
-            other => ApiError::internal("reindex", other),
-        })?;
+        .map_err(|e| ApiError::internal("reindex", e))?;
     Ok(Json(serde_json::json!({"reindex": report, "sync": sync})).into_response())
 }
 
 async fn admin_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     auth::require_admin(scope(&state, &headers)?)?;
-    let engine = state.engine.clone();
-    // All store reads in one blocking task: the store mutex is never taken on the runtime.
-    let (sources, counts) = tokio::task::spawn_blocking(move || {
-        let s = engine.store();
-        let mut sources = Vec::new();
-        for src in s.sources()? {
-            let counts = s.counts(Some(&src.name))?;
-            sources.push((src, counts));
-        }
-        Ok::<_, helpdex_core::store::StoreError>((sources, s.counts(None)?))
+    let reader = state.engine.reader().clone();
+    let (sources, counts, index) = blocking(move || {
+        let (sources, counts) = reader.store(|s| {
+            s.snapshot(|s| {
+                let mut sources = Vec::new();
+                for src in s.sources()? {
+                    let counts = s.counts(Some(&src.name))?;
+                    sources.push((src, counts));
+                }
+                Ok((sources, s.counts(None)?))
+            })
+        })?;
+        Ok((sources, counts, reader.index_status().ok()))
     })
-    .await
-    .map_err(|e| ApiError::internal("status task", e))?
-    .map_err(|e| ApiError::internal("status", e))?;
+    .await?;
     let per_source: Vec<_> = sources
         .into_iter()
         .map(|(s, counts)| {
@@ -482,7 +480,7 @@ async fn admin_status(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     Ok(Json(serde_json::json!({
         "sources": per_source,
         "counts": counts,
-        "index": state.engine.index_status(),
+        "index": index,
         "jobs": state.scheduler.status(),
     }))
     .into_response())

@@ -22,12 +22,14 @@
 //! send to stderr: stdout carries protocol messages only.
 
 use helpdex_core::article::{self, ArticleView};
-use helpdex_core::engine::Engine;
+use helpdex_core::error::ErrorCode;
 use helpdex_core::model::{Access, Audience};
-use helpdex_core::search::{
-    self, ContextRequest, ContextResponse, SearchError, SearchRequest, SearchResponse,
+use helpdex_core::query::{
+    self as contract, DEFAULT_LIMIT, DEFAULT_MAX_CHARS, MAX_LIMIT, MAX_MAX_CHARS, MIN_MAX_CHARS,
+    QueryInput,
 };
-use helpdex_core::store::StoreError;
+use helpdex_core::reader::{ReadError, Reader};
+use helpdex_core::search::{self, ContextResponse, QueryError, SearchResponse};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     InitializeResult, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
@@ -48,11 +50,6 @@ pub const TOOL_CONTEXT: &str = "get_context";
 /// Tool name: one article's text, by id.
 pub const TOOL_ARTICLE: &str = "get_article";
 
-const DEFAULT_LIMIT: usize = 8;
-const MAX_LIMIT: usize = 50;
-const DEFAULT_MAX_CHARS: usize = 6000;
-const MIN_MAX_CHARS: usize = 200;
-const MAX_MAX_CHARS: usize = 50_000;
 /// How much of each passage the text item of `search_help_center` shows; the full text stays in
 /// `structuredContent` and `get_context` / `get_article` return whole passages.
 const TEXT_PASSAGE_CHARS: usize = 1200;
@@ -71,17 +68,17 @@ pub struct McpPolicy {
 pub struct McpError(String);
 
 /// Serves MCP on stdin/stdout until the client closes the stream.
-pub async fn serve_stdio(engine: Arc<Engine>, policy: McpPolicy) -> Result<(), McpError> {
+pub async fn serve_stdio(reader: Arc<Reader>, policy: McpPolicy) -> Result<(), McpError> {
     let (stdin, stdout) = rmcp::transport::stdio();
-    serve(engine, policy, stdin, stdout).await
+    serve(reader, policy, stdin, stdout).await
 }
 
 /// Serves MCP over any byte stream pair (newline-delimited JSON-RPC) until the reader ends.
 pub async fn serve<R, W>(
-    engine: Arc<Engine>,
+    reader: Arc<Reader>,
     policy: McpPolicy,
-    reader: R,
-    writer: W,
+    input: R,
+    output: W,
 ) -> Result<(), McpError>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -91,10 +88,7 @@ where
         max_audience = policy.max_audience.as_str(),
         "mcp server starting"
     );
-    let running = match HelpdexMcp::new(engine, policy)
-        .serve((reader, writer))
-        .await
-    {
+    let running = match HelpdexMcp::new(reader, policy).serve((input, output)).await {
         Ok(r) => r,
         // A client that goes away before initializing is not a server failure.
         Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
@@ -111,13 +105,13 @@ where
 /// The MCP handler: the engine plus the operator's policy.
 #[derive(Clone)]
 struct HelpdexMcp {
-    engine: Arc<Engine>,
+    reader: Arc<Reader>,
     policy: McpPolicy,
 }
 
 impl HelpdexMcp {
-    fn new(engine: Arc<Engine>, policy: McpPolicy) -> Self {
-        HelpdexMcp { engine, policy }
+    fn new(reader: Arc<Reader>, policy: McpPolicy) -> Self {
+        HelpdexMcp { reader, policy }
     }
 }
 
@@ -162,9 +156,9 @@ impl ServerHandler for HelpdexMcp {
                 return Ok(error_result(e.to_string()).into());
             }
         };
-        let engine = self.engine.clone();
+        let reader = self.reader.clone();
         // tantivy and SQLite block: keep them off the async workers.
-        let result = match tokio::task::spawn_blocking(move || execute(&engine, call)).await {
+        let result = match tokio::task::spawn_blocking(move || execute(&reader, call)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 tracing::error!(tool = %request.name, error = %e, "mcp tool call failed");
@@ -193,13 +187,16 @@ enum CallError {
     #[error("unknown tool '{0}'")]
     UnknownTool(String),
     /// Arguments do not match the tool's schema.
-    #[error("invalid arguments for {tool}: {message}")]
+    #[error("invalid request: {message}")]
     InvalidArguments {
         /// Tool.
         tool: &'static str,
         /// What is wrong.
         message: String,
     },
+    /// Arguments break the query contract (the same message as over HTTP and the CLI).
+    #[error(transparent)]
+    Contract(#[from] contract::InvalidQuery),
     /// The call asks for more than the operator allows.
     #[error(
         "audience '{asked}' is not allowed on this server (the operator limited it to '{max}'); \
@@ -215,22 +212,24 @@ enum CallError {
 
 /// A failure while running a valid call.
 #[derive(Debug, Error)]
-enum ToolError {
-    /// Search layer.
-    #[error(transparent)]
-    Search(#[from] SearchError),
-    /// Store layer (get_article).
-    #[error(transparent)]
-    Store(#[from] StoreError),
+#[error(transparent)]
+struct ToolError(#[from] QueryError);
+
+impl From<ReadError> for ToolError {
+    fn from(e: ReadError) -> Self {
+        ToolError(e.into())
+    }
 }
 
 impl ToolError {
-    /// What the AI runtime may read: caller mistakes verbatim, internal failures without details
-    /// (those go to the log).
+    /// What the AI runtime may read: caller mistakes and "not synced yet" verbatim (they say
+    /// what to do), internal failures without details (those go to the log).
     fn public_message(&self) -> String {
-        match self {
-            ToolError::Search(SearchError::Invalid(m)) => format!("invalid request: {m}"),
-            _ => "internal error in helpdex; the help center cannot be searched right now".into(),
+        match self.0.code() {
+            ErrorCode::Internal => {
+                "internal error in helpdex; the help center cannot be searched right now".into()
+            }
+            _ => self.0.to_string(),
         }
     }
 }
@@ -238,8 +237,8 @@ impl ToolError {
 /// A validated tool call, ready to run.
 #[derive(Debug, Clone)]
 enum ToolCall {
-    Search(SearchRequest),
-    Context(ContextRequest),
+    Search(contract::Query),
+    Context(contract::Query),
     Article {
         article_id: u64,
         locale: Option<String>,
@@ -249,38 +248,6 @@ enum ToolCall {
 
 // The argument shapes. Unknown fields are refused so a misspelt access parameter is reported
 // instead of silently changing what the caller sees.
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchArgs {
-    query: String,
-    #[serde(default)]
-    locale: Option<String>,
-    #[serde(default)]
-    limit: Option<usize>,
-    #[serde(default)]
-    audience: Option<Audience>,
-    #[serde(default)]
-    signed_in: Option<bool>,
-    #[serde(default)]
-    segments: Option<Vec<u64>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ContextArgs {
-    query: String,
-    #[serde(default)]
-    locale: Option<String>,
-    #[serde(default)]
-    max_chars: Option<usize>,
-    #[serde(default)]
-    audience: Option<Audience>,
-    #[serde(default)]
-    signed_in: Option<bool>,
-    #[serde(default)]
-    segments: Option<Vec<u64>>,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -305,75 +272,37 @@ fn parse_call(policy: &McpPolicy, name: &str, args: Value) -> Result<ToolCall, C
         })
     }
     match name {
-        TOOL_SEARCH => {
-            let a: SearchArgs = de(TOOL_SEARCH, args)?;
-            let limit = a.limit.unwrap_or(DEFAULT_LIMIT);
-            if !(1..=MAX_LIMIT).contains(&limit) {
-                return Err(CallError::InvalidArguments {
-                    tool: TOOL_SEARCH,
-                    message: format!("limit must be between 1 and {MAX_LIMIT}, got {limit}"),
-                });
-            }
-            let query = non_empty_query(TOOL_SEARCH, a.query)?;
-            let access = resolve_access(policy, a.audience, a.signed_in, a.segments)?;
-            Ok(ToolCall::Search(SearchRequest {
-                query,
-                access,
-                locale: clean_locale(a.locale),
-                limit,
-            }))
-        }
-        TOOL_CONTEXT => {
-            let a: ContextArgs = de(TOOL_CONTEXT, args)?;
-            let max_chars = a.max_chars.unwrap_or(DEFAULT_MAX_CHARS);
-            if !(MIN_MAX_CHARS..=MAX_MAX_CHARS).contains(&max_chars) {
-                return Err(CallError::InvalidArguments {
-                    tool: TOOL_CONTEXT,
-                    message: format!(
-                        "max_chars must be between {MIN_MAX_CHARS} and {MAX_MAX_CHARS}, got {max_chars}"
-                    ),
-                });
-            }
-            let query = non_empty_query(TOOL_CONTEXT, a.query)?;
-            let access = resolve_access(policy, a.audience, a.signed_in, a.segments)?;
-            Ok(ToolCall::Context(ContextRequest {
-                search: SearchRequest {
-                    query,
-                    access,
-                    locale: clean_locale(a.locale),
-                    limit: DEFAULT_LIMIT,
-                },
-                max_chars,
-            }))
+        TOOL_SEARCH | TOOL_CONTEXT => {
+            let tool = if name == TOOL_SEARCH {
+                TOOL_SEARCH
+            } else {
+                TOOL_CONTEXT
+            };
+            let input: QueryInput = de(tool, args)?;
+            let access = resolve_access(
+                policy,
+                input.audience,
+                input.signed_in,
+                input.segments.clone(),
+            )?;
+            let q = input.validate(access)?;
+            Ok(if tool == TOOL_SEARCH {
+                ToolCall::Search(q)
+            } else {
+                ToolCall::Context(q)
+            })
         }
         TOOL_ARTICLE => {
             let a: ArticleArgs = de(TOOL_ARTICLE, args)?;
             let access = resolve_access(policy, a.audience, a.signed_in, a.segments)?;
             Ok(ToolCall::Article {
                 article_id: a.article_id,
-                locale: clean_locale(a.locale),
+                locale: a.locale.as_deref().map(contract::normalize_locale),
                 access,
             })
         }
         other => Err(CallError::UnknownTool(other.to_string())),
     }
-}
-
-fn non_empty_query(tool: &'static str, query: String) -> Result<String, CallError> {
-    if query.trim().is_empty() {
-        return Err(CallError::InvalidArguments {
-            tool,
-            message: "query must not be empty".into(),
-        });
-    }
-    Ok(query)
-}
-
-/// Zendesk locales are lowercase (`en-us`); models often write `en-US`.
-fn clean_locale(locale: Option<String>) -> Option<String> {
-    locale
-        .map(|l| l.trim().to_lowercase())
-        .filter(|l| !l.is_empty())
 }
 
 /// The access a call gets: customer unless it asks for (and the policy allows) agent. Agents see
@@ -401,14 +330,14 @@ fn resolve_access(
 }
 
 /// Runs a validated call (blocking: tantivy and SQLite).
-fn execute(engine: &Engine, call: ToolCall) -> Result<CallToolResult, ToolError> {
+fn execute(reader: &Reader, call: ToolCall) -> Result<CallToolResult, ToolError> {
     Ok(match call {
         ToolCall::Search(req) => {
-            let resp = search::search(engine, &req)?;
+            let resp = search::search(reader, &req)?;
             tool_result(search_text(&resp), &resp)
         }
         ToolCall::Context(req) => {
-            let resp = search::context(engine, &req)?;
+            let resp = search::context(reader, &req)?;
             tool_result(context_text(&resp), &resp)
         }
         ToolCall::Article {
@@ -416,7 +345,8 @@ fn execute(engine: &Engine, call: ToolCall) -> Result<CallToolResult, ToolError>
             locale,
             access,
         } => {
-            let views = article::get(engine, article_id, locale.as_deref(), &access)?;
+            reader.ensure_ready()?;
+            let views = article::get(reader, article_id, locale.as_deref(), &access)?;
             if views.is_empty() {
                 // Same answer for unknown and not-readable: existence must not leak.
                 error_result(format!(
@@ -645,6 +575,11 @@ fn tools(policy: &McpPolicy) -> Vec<Tool> {
                 "limit": {
                     "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT,
                     "description": "Maximum number of passages."
+                },
+                "max_chars": {
+                    "type": "integer", "minimum": MIN_MAX_CHARS, "maximum": MAX_MAX_CHARS,
+                    "default": DEFAULT_MAX_CHARS,
+                    "description": "Unused by this tool (the context budget of get_context); accepted so both tools take the same request."
                 }
             })),
             policy,
@@ -668,6 +603,10 @@ fn tools(policy: &McpPolicy) -> Vec<Tool> {
                     "type": "integer", "minimum": MIN_MAX_CHARS, "maximum": MAX_MAX_CHARS,
                     "default": DEFAULT_MAX_CHARS,
                     "description": "Character budget for the context block."
+                },
+                "limit": {
+                    "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT,
+                    "description": "Maximum number of passages considered."
                 }
             })),
             policy,
@@ -698,6 +637,7 @@ fn tools(policy: &McpPolicy) -> Vec<Tool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use helpdex_core::engine::Engine;
     use helpdex_core::model::Visibility;
     use helpdex_core::normalize::NormalizeOptions;
     use helpdex_core::store::Batch;
@@ -764,8 +704,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let engine = Engine::open(dir.path(), NormalizeOptions::default()).expect("engine opens");
         engine
-            .store()
-            .ensure_source(SOURCE, "https://help.example.com")
+            .start_run(SOURCE, "https://help.example.com")
             .expect("source");
         let mut batch = Batch::default();
         add(
@@ -793,6 +732,9 @@ mod tests {
             decision(Visibility::Restricted, &["segment:42", "staff"]),
         );
         engine.apply(SOURCE, &batch).expect("batch applies");
+        engine
+            .finish_run(SOURCE, None, &json!({}), None)
+            .expect("run recorded");
         (dir, Arc::new(engine))
     }
 
@@ -802,6 +744,7 @@ mod tests {
         lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
         server: JoinHandle<Result<(), McpError>>,
         next_id: i64,
+        _engine: Arc<Engine>,
         _dir: tempfile::TempDir,
     }
 
@@ -810,13 +753,14 @@ mod tests {
             let (dir, engine) = engine();
             let (client, server) = tokio::io::duplex(1 << 20);
             let (sr, sw) = tokio::io::split(server);
-            let server = tokio::spawn(serve(engine, policy, sr, sw));
+            let server = tokio::spawn(serve(engine.reader().clone(), policy, sr, sw));
             let (cr, cw) = tokio::io::split(client);
             Client {
                 writer: cw,
                 lines: BufReader::new(cr).lines(),
                 server,
                 next_id: 0,
+                _engine: engine,
                 _dir: dir,
             }
         }
@@ -1164,18 +1108,22 @@ mod tests {
             (
                 TOOL_SEARCH,
                 json!({ "query": "password", "limit": 0 }),
-                "limit must be between 1 and 50",
+                "limit: must be between 1 and 50",
             ),
             (
                 TOOL_SEARCH,
                 json!({ "query": "password", "limit": 51 }),
-                "limit must be between 1 and 50",
+                "limit: must be between 1 and 50",
             ),
-            (TOOL_SEARCH, json!({ "limit": 3 }), "missing field `query`"),
+            (
+                TOOL_SEARCH,
+                json!({ "limit": 3 }),
+                "query: must not be empty",
+            ),
             (
                 TOOL_SEARCH,
                 json!({ "query": "  " }),
-                "query must not be empty",
+                "query: must not be empty",
             ),
             (
                 TOOL_SEARCH,
@@ -1190,7 +1138,7 @@ mod tests {
             (
                 TOOL_CONTEXT,
                 json!({ "query": "password", "max_chars": 10 }),
-                "max_chars must be between",
+                "max_chars: must be between",
             ),
             (TOOL_ARTICLE, json!({ "article_id": "abc" }), "invalid type"),
         ] {
@@ -1342,7 +1290,7 @@ mod tests {
         else {
             panic!("not a context")
         };
-        assert_eq!((c.max_chars, c.search.locale), (DEFAULT_MAX_CHARS, None));
+        assert_eq!((c.max_chars, c.locale), (DEFAULT_MAX_CHARS, None));
         assert_eq!(
             parse_call(&p, "nope", json!({})).err(),
             Some(CallError::UnknownTool("nope".into()))

@@ -55,6 +55,8 @@ pub enum JobKind {
     Manual,
     /// A Zendesk webhook naming articles.
     Webhook,
+    /// The sync of every source `serve` runs when it starts.
+    Startup,
 }
 
 /// What to sync.
@@ -88,6 +90,16 @@ impl SyncRequest {
             full: false,
             only_articles: Some(article_ids),
             reason: JobKind::Webhook,
+        }
+    }
+
+    /// The start-up sync of every source.
+    pub fn startup() -> SyncRequest {
+        SyncRequest {
+            sources: None,
+            full: false,
+            only_articles: None,
+            reason: JobKind::Startup,
         }
     }
 

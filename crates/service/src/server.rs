@@ -10,7 +10,7 @@ use crate::auth::ApiKeys;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::schedule::Schedule;
-use crate::scheduler::{JobRun, RunOutcome, Runner, Scheduler};
+use crate::scheduler::{JobRun, RunOutcome, Runner, Scheduler, SyncRequest};
 use helpdex_core::engine::Engine;
 use helpdex_sync::{SyncReport, sync_source};
 use serde::{Deserialize, Serialize};
@@ -173,6 +173,11 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<(), ServeError> 
         let s = scheduler.clone();
         async move { s.run().await }
     });
+    // A fresh `serve` brings every source up to date at once rather than at the first cron
+    // fire: `/readyz` and `admin/status` then tell the truth from the start.
+    if !cfg.sync.sources.is_empty() && scheduler.trigger(SyncRequest::startup()).is_err() {
+        tracing::warn!("the start-up sync could not be queued");
+    }
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -9,8 +9,10 @@
 pub mod plan;
 
 use helpdex_core::engine::{Engine, EngineError};
-use helpdex_core::store::{Batch, StoredArticle};
-use helpdex_core::visibility::{Decision, SegmentInfo, decide};
+use helpdex_core::store::{
+    Batch, CategoryRow, ReadStore, SectionRow, StoreError, StoreRead, StoredArticle,
+};
+use helpdex_core::visibility::{Decision, UserSegment, decide};
 use helpdex_zendesk::types::{Article, Translation};
 use helpdex_zendesk::{Client, ClientConfig, ZendeskError};
 use plan::{Outcome, epoch, next_cursor, plan_article, plan_removal};
@@ -53,7 +55,10 @@ pub enum SyncError {
     Engine(#[from] EngineError),
     /// Local state failed.
     #[error(transparent)]
-    Store(#[from] helpdex_core::store::StoreError),
+    Store(#[from] StoreError),
+    /// Local state could not be read.
+    #[error(transparent)]
+    Read(#[from] helpdex_core::reader::ReadError),
     /// Shutdown was requested; the pages committed so far are kept and the cursor covers them.
     #[error("stopped by shutdown; the next run resumes from the saved cursor")]
     Cancelled,
@@ -201,11 +206,7 @@ async fn run_source(
     };
     let _ = blocking(&engine, {
         let (n, u) = (src.name.clone(), src.client.base_url.clone());
-        move |e| {
-            let s = e.store();
-            s.ensure_source(&n, &u)?;
-            Ok(s.mark_started(&n)?)
-        }
+        move |e| Ok(e.start_run(&n, &u)?)
     })
     .await;
     let outcome = run.run(opts, &mut rep).await;
@@ -239,14 +240,23 @@ async fn run_source(
     let name = src.name.clone();
     let json = serde_json::to_value(&rep).unwrap_or_default();
     let cursor = blocking(&engine, move |e| {
-        let s = e.store();
-        s.mark_finished(&name, err.as_deref(), &json, full_at)?;
-        Ok(s.source(&name)?.map(|s| s.cursor).unwrap_or_default())
+        e.finish_run(&name, err.as_deref(), &json, full_at)?;
+        read(e, |s| {
+            Ok(s.source(&name)?.map(|s| s.cursor).unwrap_or_default())
+        })
     })
     .await
     .unwrap_or_default();
     rep.cursor = cursor;
     rep
+}
+
+/// Runs `f` on a read connection of the engine's data directory (never behind the writer).
+fn read<T>(
+    e: &Engine,
+    f: impl FnOnce(&mut ReadStore) -> Result<T, StoreError>,
+) -> Result<T, SyncError> {
+    Ok(e.reader().store(f)?)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -270,7 +280,7 @@ struct Runner<'a> {
 
 /// Context shared by the plans of one run.
 struct RunCtx {
-    segments: Option<HashMap<u64, SegmentInfo>>,
+    segments: Option<HashMap<u64, UserSegment>>,
     restricted: bool,
     sections: HashMap<u64, String>,
     locales: Vec<String>,
@@ -303,7 +313,7 @@ impl Runner<'_> {
         self.export(&mut ctx, rep).await?;
         let name = self.name();
         let state = blocking(&self.engine, move |e| {
-            Ok(e.store().source(&name)?.unwrap_or_default())
+            read(e, |s| Ok(s.source(&name)?.unwrap_or_default()))
         })
         .await?;
         let full_due = opts.full
@@ -325,7 +335,7 @@ impl Runner<'_> {
         let segments = match self.client.user_segments().await {
             Ok(list) => Some(
                 list.into_iter()
-                    .map(|s| SegmentInfo {
+                    .map(|s| UserSegment {
                         id: s.id,
                         name: s.name,
                         user_type: s.user_type,
@@ -381,22 +391,36 @@ impl Runner<'_> {
         let segs = segments.clone();
         let st = state.clone();
         blocking(&self.engine, move |e| {
-            let mut s = e.store();
-            s.save_segments(&name, segs.as_deref(), st.as_deref(), brand.as_deref())?;
             let secs: Vec<_> = sections
                 .iter()
-                .map(|x| (x.id, x.name.clone(), x.category_id, x.html_url.clone()))
+                .map(|x| SectionRow {
+                    id: x.id,
+                    name: x.name.clone(),
+                    category_id: x.category_id,
+                    html_url: x.html_url.clone(),
+                })
                 .collect();
             let cats: Vec<_> = categories
                 .iter()
-                .map(|x| (x.id, x.name.clone(), x.html_url.clone()))
+                .map(|x| CategoryRow {
+                    id: x.id,
+                    name: x.name.clone(),
+                    html_url: x.html_url.clone(),
+                })
                 .collect();
-            s.save_structure(&name, &secs, &cats)?;
+            e.save_help_center(
+                &name,
+                segs.as_deref(),
+                st.as_deref(),
+                brand.as_deref(),
+                &secs,
+                &cats,
+            )?;
             Ok(())
         })
         .await?;
         let name = self.name();
-        let sections = blocking(&self.engine, move |e| Ok(e.store().section_names(&name)?)).await?;
+        let sections = blocking(&self.engine, move |e| read(e, |s| s.section_names(&name))).await?;
         let mut locs = locales.locales;
         if locs.is_empty() && !locales.default_locale.is_empty() {
             locs.push(locales.default_locale);
@@ -417,9 +441,8 @@ impl Runner<'_> {
         let segs = ctx.segments.clone();
         let restricted = ctx.restricted;
         let n = blocking(&self.engine, move |e| {
-            let stale = e
-                .store()
-                .stale_normalized(&name, e.normalize.fingerprint())?;
+            let fingerprint = e.normalize_options().fingerprint();
+            let stale = read(e, |s| s.stale_normalized(&name, fingerprint))?;
             if stale.is_empty() {
                 return Ok(0);
             }
@@ -427,10 +450,9 @@ impl Runner<'_> {
             let mut ids: Vec<u64> = stale.iter().map(|(id, _)| *id).collect();
             ids.dedup();
             for id in ids {
-                let (wire, stored) = {
-                    let s = e.store();
-                    (stored_as_wire(&s, &name, id)?, s.article(&name, id)?)
-                };
+                let (wire, stored) = read(e, |s| {
+                    s.snapshot(|s| Ok((stored_as_wire(s, &name, id)?, s.article(&name, id)?)))
+                })?;
                 let (Some((article, translations)), Some(stored)) = (wire, stored) else {
                     continue;
                 };
@@ -442,7 +464,7 @@ impl Runner<'_> {
                     Some(&stored),
                     &d,
                     &sections,
-                    &e.normalize,
+                    e.normalize_options(),
                     &mut batch,
                 );
             }
@@ -468,21 +490,20 @@ impl Runner<'_> {
         let segs = ctx.segments.clone();
         let restricted = ctx.restricted;
         let n = blocking(&self.engine, move |e| {
-            let ids = e.store().article_ids(&name)?;
+            let ids = read(e, |s| s.article_ids(&name))?;
             let mut batch = Batch::default();
             let mut n = 0;
             for id in ids {
-                let Some(row) = e.store().article_row(&name, id)? else {
+                let Some(row) = read(e, |s| s.article_row(&name, id))? else {
                     continue;
                 };
                 let d = decide(&row.segment_ids, segs.as_ref(), restricted);
-                if d.access == row.access && d.visibility.as_str() == row.visibility {
+                if d.access == row.access && d.visibility == row.visibility {
                     continue;
                 }
-                let (wire, stored) = {
-                    let s = e.store();
-                    (stored_as_wire(&s, &name, id)?, s.article(&name, id)?)
-                };
+                let (wire, stored) = read(e, |s| {
+                    s.snapshot(|s| Ok((stored_as_wire(s, &name, id)?, s.article(&name, id)?)))
+                })?;
                 let (Some((article, translations)), Some(stored)) = (wire, stored) else {
                     continue;
                 };
@@ -494,7 +515,7 @@ impl Runner<'_> {
                     Some(&stored),
                     &d,
                     &sections,
-                    &e.normalize,
+                    e.normalize_options(),
                     &mut batch,
                 );
             }
@@ -510,7 +531,7 @@ impl Runner<'_> {
     async fn export(&self, ctx: &mut RunCtx, rep: &mut SourceReport) -> Result<(), SyncError> {
         let name = self.name();
         let mut start = blocking(&self.engine, move |e| {
-            Ok(e.store().source(&name)?.map(|s| s.cursor).unwrap_or(0))
+            read(e, |s| Ok(s.source(&name)?.map(|s| s.cursor).unwrap_or(0)))
         })
         .await?;
         let mut pages = 0u32;
@@ -574,14 +595,15 @@ impl Runner<'_> {
         let name = self.name();
         let ids: Vec<u64> = by_id.keys().copied().collect();
         let stored: HashMap<u64, StoredArticle> = blocking(&self.engine, move |e| {
-            let s = e.store();
-            let mut m = HashMap::new();
-            for id in ids {
-                if let Some(a) = s.article(&name, id)? {
-                    m.insert(id, a);
+            read(e, |s| {
+                let mut m = HashMap::new();
+                for id in ids {
+                    if let Some(a) = s.article(&name, id)? {
+                        m.insert(id, a);
+                    }
                 }
-            }
-            Ok(m)
+                Ok(m)
+            })
         })
         .await?;
         let mut needing: Vec<Article> = Vec::new();
@@ -589,7 +611,7 @@ impl Runner<'_> {
             match stored.get(&id) {
                 Some(s)
                     if s.updated_at == a.updated_at
-                        && s.visibility == ctx.decide(&a).visibility.as_str() =>
+                        && s.visibility == ctx.decide(&a).visibility =>
                 {
                     rep.unchanged += 1
                 }
@@ -613,7 +635,7 @@ impl Runner<'_> {
                 stored.get(&a.id),
                 &d,
                 &ctx.sections,
-                &self.engine.normalize,
+                self.engine.normalize_options(),
                 &mut batch,
             ) {
                 Outcome::Added => rep.added += 1,
@@ -642,7 +664,7 @@ impl Runner<'_> {
         }
         let name = self.name();
         let known = blocking(&self.engine, move |e| {
-            Ok(e.store().article_ids(&name)?.len())
+            read(e, |s| Ok(s.article_ids(&name)?.len()))
         })
         .await?;
         let total = known.max(needing.len());
@@ -707,7 +729,7 @@ impl Runner<'_> {
         rep: &mut SourceReport,
     ) -> Result<(), SyncError> {
         let name = self.name();
-        let stored = blocking(&self.engine, move |e| Ok(e.store().article(&name, id)?)).await?;
+        let stored = blocking(&self.engine, move |e| read(e, |s| s.article(&name, id))).await?;
         let mut batch = Batch::default();
         match self.client.show_article(id).await? {
             None => {
@@ -727,7 +749,7 @@ impl Runner<'_> {
                     stored.as_ref(),
                     &d,
                     &ctx.sections,
-                    &self.engine.normalize,
+                    self.engine.normalize_options(),
                     &mut batch,
                 ) {
                     Outcome::Added => rep.added += 1,
@@ -755,14 +777,14 @@ impl Runner<'_> {
         rep.reconciled = true;
         let present: HashSet<u64> = listed.iter().map(|a| a.id).collect();
         let name = self.name();
-        let stored_ids = blocking(&self.engine, move |e| Ok(e.store().article_ids(&name)?)).await?;
+        let stored_ids = blocking(&self.engine, move |e| read(e, |s| s.article_ids(&name))).await?;
         let mut batch = Batch::default();
         for id in stored_ids.into_iter().filter(|id| !present.contains(id)) {
             // The listing is not proof: only a 404 on show is.
             if self.client.show_article(id).await?.is_none() {
                 let name = self.name();
                 if let Some(s) =
-                    blocking(&self.engine, move |e| Ok(e.store().article(&name, id)?)).await?
+                    blocking(&self.engine, move |e| read(e, |s| s.article(&name, id))).await?
                 {
                     tracing::info!(
                         article_id = id,
@@ -783,14 +805,15 @@ impl Runner<'_> {
             let name = self.name();
             let ids: Vec<u64> = listed.iter().map(|a| a.id).collect();
             let stored: HashMap<u64, StoredArticle> = blocking(&self.engine, move |e| {
-                let s = e.store();
-                let mut m = HashMap::new();
-                for id in ids {
-                    if let Some(a) = s.article(&name, id)? {
-                        m.insert(id, a);
+                read(e, |s| {
+                    let mut m = HashMap::new();
+                    for id in ids {
+                        if let Some(a) = s.article(&name, id)? {
+                            m.insert(id, a);
+                        }
                     }
-                }
-                Ok(m)
+                    Ok(m)
+                })
             })
             .await?;
             let listings = ctx.listings.clone().unwrap_or_default();
@@ -806,7 +829,7 @@ impl Runner<'_> {
                     stored.get(&a.id),
                     &d,
                     &ctx.sections,
-                    &self.engine.normalize,
+                    self.engine.normalize_options(),
                     &mut batch,
                 ) {
                     Outcome::Added => rep.added += 1,
@@ -841,32 +864,29 @@ fn with_source_translation(a: &Article, mut ts: Vec<Translation>) -> Vec<Transla
 
 /// Rebuilds the wire form of a stored article (for re-normalization without refetching).
 fn stored_as_wire(
-    s: &helpdex_core::store::Store,
+    s: &impl StoreRead,
     source: &str,
     id: u64,
-) -> Result<Option<(Article, Vec<Translation>)>, SyncError> {
+) -> Result<Option<(Article, Vec<Translation>)>, StoreError> {
     let Some(row) = s.article_row(source, id)? else {
         return Ok(None);
     };
     let mut translations = Vec::new();
     let mut html_url = String::new();
-    for (locale, ..) in s.translation_summaries(source, id)? {
-        if let Some((title, url, draft, outdated, updated_at, body)) =
-            s.raw_translation(source, id, &locale)?
-        {
-            if locale == row.source_locale || html_url.is_empty() {
-                html_url = url.clone();
-            }
-            translations.push(Translation {
-                locale,
-                title: Some(title),
-                body,
-                draft,
-                outdated,
-                html_url: Some(url),
-                updated_at,
-            });
+    for t in s.translations_of(source, id)? {
+        if t.locale == row.source_locale || html_url.is_empty() {
+            html_url = t.html_url.clone();
         }
+        let body = s.translation_body(source, id, &t.locale)?;
+        translations.push(Translation {
+            locale: t.locale,
+            title: Some(t.title),
+            body,
+            draft: t.draft,
+            outdated: t.outdated,
+            html_url: Some(t.html_url),
+            updated_at: t.updated_at,
+        });
     }
     let article = Article {
         id,

@@ -72,7 +72,7 @@ pub fn plan_article(
         source_locale: article.source_locale.clone(),
         segment_ids: article.segment_ids(),
         labels: article.label_names.clone(),
-        visibility: decision.visibility.as_str().to_string(),
+        visibility: decision.visibility,
         access: decision.access.clone(),
         visibility_rule: decision.rule.clone(),
         updated_at: article.updated_at.clone(),
@@ -219,7 +219,7 @@ mod tests {
     fn stored_from(b: &Batch) -> StoredArticle {
         StoredArticle {
             updated_at: None,
-            visibility: "public".into(),
+            visibility: helpdex_core::model::Visibility::Public,
             translations: b
                 .translations
                 .iter()

@@ -46,7 +46,7 @@ pub(crate) fn article_target(href: &str) -> Option<(u64, Option<String>)> {
     Some((id, locale))
 }
 
-/// A Zendesk locale segment: `en-us`, `de`, `pt-br`, `zh-tw`, `sr-me` …
+/// A Zendesk locale path segment: `en-us`, `de`, `pt-br`, `zh-tw`, `sr-me` …
 fn is_locale(s: &str) -> bool {
     (2..=12).contains(&s.len())
         && s.as_bytes()[0].is_ascii_alphabetic()

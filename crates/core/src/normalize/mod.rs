@@ -84,10 +84,10 @@ impl Default for NormalizeOptions {
 
 /// One citable passage of an article.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Segment {
+pub struct Passage {
     /// Position in the article over all passages, from 0.
     pub ordinal: u32,
-    /// Heading texts from the outermost to this segment's heading; empty for the intro (text
+    /// Heading texts from the outermost to this passage's heading; empty for the intro (text
     /// before the first heading, "under the article title").
     pub heading_path: Vec<String>,
     /// The heading's anchor id, only when it really exists in the page (the heading's `id`, or
@@ -96,7 +96,7 @@ pub struct Segment {
     /// Normalized text, no markup; lines separated by `\n`; at most
     /// [`NormalizeOptions::max_passage_chars`] chars; never empty.
     pub text: String,
-    /// blake3 hex of the segment (heading path, anchor, text).
+    /// blake3 hex of the passage (heading path, anchor, text).
     pub hash: String,
 }
 
@@ -105,7 +105,7 @@ pub struct Segment {
 pub struct ArticleLink {
     /// Target article id.
     pub article_id: u64,
-    /// Locale segment of the link (lower-cased), when it had one.
+    /// Locale part of the link path (lower-cased), when it had one.
     pub locale: Option<String>,
     /// The link's text (first occurrence when the same target is linked several times).
     pub text: String,
@@ -115,10 +115,10 @@ pub struct ArticleLink {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Normalized {
     /// Passages in document order; never empty strings.
-    pub segments: Vec<Segment>,
+    pub passages: Vec<Passage>,
     /// Article-to-article edges found in the body, deduplicated per target and locale.
     pub links: Vec<ArticleLink>,
-    /// blake3 hex over [`NORMALIZER_VERSION`], the title, every segment and every link (see
+    /// blake3 hex over [`NORMALIZER_VERSION`], the title, every passage and every link (see
     /// [`output_hash`]); equals [`content_hash`] when the body links to no article.
     pub content_hash: String,
 }
@@ -148,7 +148,7 @@ pub fn validate_selectors(selectors: &[String]) -> Result<(), SelectorError> {
 }
 
 /// Normalizes one translation. Never panics, whatever the input; a `None` (null) body gives no
-/// segments, and the title is still hashed.
+/// passages, and the title is still hashed.
 pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> Normalized {
     let extract = match html {
         Some(html) if !html.trim().is_empty() => {
@@ -162,12 +162,12 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
         }
         _ => dom::Extract::default(),
     };
-    let mut segments = Vec::new();
+    let mut passages = Vec::new();
     for section in extract.sections {
         for text in passages::split(&section.lines, opts.max_passage_chars) {
-            let ordinal = u32::try_from(segments.len()).unwrap_or(u32::MAX);
+            let ordinal = u32::try_from(passages.len()).unwrap_or(u32::MAX);
             let hash = segment_hash(&section.path, section.anchor.as_deref(), &text);
-            segments.push(Segment {
+            passages.push(Passage {
                 ordinal,
                 heading_path: section.path.clone(),
                 anchor: section.anchor.clone(),
@@ -176,15 +176,15 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
             });
         }
     }
-    let content_hash = output_hash(title, &segments, &extract.links);
+    let content_hash = output_hash(title, &passages, &extract.links);
     Normalized {
-        segments,
+        passages,
         links: extract.links,
         content_hash,
     }
 }
 
-/// blake3 of one segment: heading path, anchor (an anchor change changes citations, so it counts)
+/// blake3 of one passage: heading path, anchor (an anchor change changes citations, so it counts)
 /// and text, with separators that cannot occur in them ambiguously.
 fn segment_hash(path: &[String], anchor: Option<&str>, text: &str) -> String {
     let mut h = blake3::Hasher::new();
@@ -207,15 +207,15 @@ fn segment_hash(path: &[String], anchor: Option<&str>, text: &str) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// blake3 over the normalizer version, the title and the segments.
-pub fn content_hash(title: &str, segments: &[Segment]) -> String {
-    hasher(title, segments).finalize().to_hex().to_string()
+/// blake3 over the normalizer version, the title and the passages.
+pub fn content_hash(title: &str, passages: &[Passage]) -> String {
+    hasher(title, passages).finalize().to_hex().to_string()
 }
 
 /// [`content_hash`] extended with the article links: a link retargeted without a text change
 /// still changes the stored output (the link edges), so sync must rewrite it.
-pub fn output_hash(title: &str, segments: &[Segment], links: &[ArticleLink]) -> String {
-    let mut h = hasher(title, segments);
+pub fn output_hash(title: &str, passages: &[Passage], links: &[ArticleLink]) -> String {
+    let mut h = hasher(title, passages);
     for l in links {
         h.update(b"\x00link");
         h.update(&l.article_id.to_le_bytes());
@@ -226,12 +226,12 @@ pub fn output_hash(title: &str, segments: &[Segment], links: &[ArticleLink]) -> 
     h.finalize().to_hex().to_string()
 }
 
-fn hasher(title: &str, segments: &[Segment]) -> blake3::Hasher {
+fn hasher(title: &str, passages: &[Passage]) -> blake3::Hasher {
     let mut h = blake3::Hasher::new();
     h.update(&NORMALIZER_VERSION.to_le_bytes());
     h.update(title.as_bytes());
     h.update(&[0]);
-    for s in segments {
+    for s in passages {
         h.update(s.hash.as_bytes());
     }
     h
@@ -243,7 +243,7 @@ mod tests {
 
     fn texts(html: &str) -> Vec<(Vec<String>, Option<String>, String)> {
         normalize("T", Some(html), &NormalizeOptions::default())
-            .segments
+            .passages
             .into_iter()
             .map(|s| (s.heading_path, s.anchor, s.text))
             .collect()

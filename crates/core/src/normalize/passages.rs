@@ -1,4 +1,4 @@
-//! Splits a segment's lines into passages of bounded size.
+//! Splits a passage's lines into passages of bounded size.
 //!
 //! The unit is a line (a paragraph, list item, table row or preformatted block). Lines are packed
 //! greedily, joined by `\n`, while the passage stays within the bound. A line longer than the
