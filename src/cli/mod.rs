@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use helpdex_core::engine::Engine;
 use helpdex_core::model::Audience;
 use helpdex_core::query::{self as contract, QueryInput};
-use helpdex_core::reader::Reader;
+use helpdex_core::reader::{LazyReader, Reader};
 use helpdex_core::store::StoreRead;
 use helpdex_service::config::{Config, RawConfig, SourceFlags};
 use helpdex_sync::{SyncOptions, sync_all};
@@ -397,8 +397,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Mcp { audience } => {
-            // A reader: it never blocks `sync` or `serve`, and follows their commits.
-            let reader = open_reader(&cli)?;
+            // A reader: it never blocks `sync` or `serve`, and follows their commits. Opened
+            // on the first call, so an AI client started before the first sync gets "run
+            // `helpdex sync`" as a tool error rather than a server that will not start.
+            let reader = LazyReader::new(&data_dir(&cli)?);
             helpdex_service::mcp::serve_stdio(
                 Arc::new(reader),
                 helpdex_service::mcp::McpPolicy {
@@ -527,17 +529,21 @@ fn sync_progress(bar: &indicatif::ProgressBar) -> helpdex_sync::Progress {
 /// A reader of the data directory: never takes the writer's lock, never writes, and says what
 /// to do when there is nothing to read.
 fn open_reader(cli: &Cli) -> Result<Reader> {
-    // Only the data directory is needed: sources and their secrets are the writer's business.
+    Ok(Reader::open(&data_dir(cli)?)?)
+}
+
+/// The data directory from the flag, the environment or the config file. Only that is needed
+/// to read: sources and their secrets are the writer's business.
+fn data_dir(cli: &Cli) -> Result<PathBuf> {
     let from_file = match (&cli.data_dir, &cli.config) {
         (None, Some(p)) => RawConfig::load(p)?.data_dir,
         _ => None,
     };
-    let dir = cli
+    Ok(cli
         .data_dir
         .clone()
         .or(from_file)
-        .unwrap_or_else(|| PathBuf::from("index"));
-    Ok(Reader::open(&dir)?)
+        .unwrap_or_else(|| PathBuf::from("index")))
 }
 
 fn open_engine(cfg: &Config) -> Result<Arc<Engine>> {

@@ -5,5 +5,6 @@ mod crash;
 mod emulator;
 mod lifecycle;
 mod normalize;
+mod readers;
 mod support;
 mod sync;

@@ -73,7 +73,7 @@ impl Explained {
         );
         let _ = writeln!(
             s,
-            "  segments ids: {:?}; access tokens: {:?}",
+            "  user segment ids: {:?}; access tokens: {:?}",
             self.segment_ids, self.access
         );
         let _ = writeln!(

@@ -5,6 +5,7 @@
 use crate::model::doc_key;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use tantivy::directory::error::OpenReadError;
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
@@ -168,6 +169,69 @@ pub struct IndexDoc {
     pub passages: Vec<crate::normalize::Passage>,
 }
 
+/// A generation directory as a reader opens it. tantivy takes its meta lock while it loads a
+/// commit, so the writer's garbage collection cannot delete files under it; the lock is a file
+/// in the directory. A reader without write access (a read-only mount, another user) cannot
+/// create it and reads without it: at worst a reload races a merge, fails, and the next commit
+/// reloads again. With write access, the lock is taken as usual.
+#[derive(Clone, Debug)]
+struct ReaderDirectory(tantivy::directory::MmapDirectory);
+
+impl tantivy::Directory for ReaderDirectory {
+    fn get_file_handle(
+        &self,
+        path: &Path,
+    ) -> Result<std::sync::Arc<dyn tantivy::directory::FileHandle>, OpenReadError> {
+        self.0.get_file_handle(path)
+    }
+    fn open_read(&self, path: &Path) -> Result<tantivy::directory::FileSlice, OpenReadError> {
+        self.0.open_read(path)
+    }
+    fn delete(&self, path: &Path) -> Result<(), tantivy::directory::error::DeleteError> {
+        self.0.delete(path)
+    }
+    fn exists(&self, path: &Path) -> Result<bool, OpenReadError> {
+        self.0.exists(path)
+    }
+    fn open_write(
+        &self,
+        path: &Path,
+    ) -> Result<tantivy::directory::WritePtr, tantivy::directory::error::OpenWriteError> {
+        self.0.open_write(path)
+    }
+    fn atomic_read(&self, path: &Path) -> Result<Vec<u8>, OpenReadError> {
+        self.0.atomic_read(path)
+    }
+    fn atomic_write(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
+        self.0.atomic_write(path, data)
+    }
+    fn sync_directory(&self) -> std::io::Result<()> {
+        self.0.sync_directory()
+    }
+    fn watch(
+        &self,
+        callback: tantivy::directory::WatchCallback,
+    ) -> tantivy::Result<tantivy::directory::WatchHandle> {
+        self.0.watch(callback)
+    }
+    fn acquire_lock(
+        &self,
+        lock: &tantivy::directory::Lock,
+    ) -> Result<tantivy::directory::DirectoryLock, tantivy::directory::error::LockError> {
+        use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+        use tantivy::directory::error::LockError;
+        match self.0.acquire_lock(lock) {
+            Err(LockError::IoError(e))
+                if matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem) =>
+            {
+                tracing::debug!(lock = %lock.filepath.display(), "read-only index directory: reading without tantivy's lock");
+                Ok(tantivy::directory::DirectoryLock::from(Box::new(())))
+            }
+            other => other,
+        }
+    }
+}
+
 /// One open index generation (a `tantivy/gen-*` directory): the index, its reader and the
 /// field handles. Readers and the writer share this type; only the writer creates one or asks
 /// it for an [`IndexWriter`].
@@ -211,7 +275,7 @@ impl Generation {
     pub fn open(dir: &Path, name: &str) -> Result<Generation, IndexError> {
         let mmap = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| IndexError::Tantivy(tantivy::TantivyError::from(e)))?;
-        Self::with_index(Index::open(mmap)?, dir, name)
+        Self::with_index(Index::open(ReaderDirectory(mmap))?, dir, name)
     }
 
     fn with_index(index: Index, dir: &Path, name: &str) -> Result<Generation, IndexError> {

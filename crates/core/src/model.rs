@@ -146,7 +146,7 @@ pub struct ArticleRef {
     pub article_id: u64,
 }
 
-/// The key of one indexed translation: all its segments share it, so one delete removes them.
+/// The key of one indexed translation: all its passages share it, so one delete removes them.
 pub fn doc_key(source: &str, article_id: u64, locale: &str) -> String {
     format!("{source}/{article_id}/{locale}")
 }

@@ -275,3 +275,40 @@ pub struct IndexStatus {
     /// Last change-log sequence applied to it.
     pub applied_seq: i64,
 }
+
+/// A reader opened on first use and retried until it opens: a long-lived front end (`helpdex
+/// mcp`) started before the first sync answers "not synced yet, run `helpdex sync`" on each
+/// call instead of refusing to start, and serves as soon as the directory is synced.
+pub struct LazyReader {
+    dir: PathBuf,
+    slot: Mutex<Option<Arc<Reader>>>,
+}
+
+impl LazyReader {
+    /// A reader of `dir`, opened when first needed.
+    pub fn new(dir: &Path) -> LazyReader {
+        LazyReader {
+            dir: dir.to_path_buf(),
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// A reader that is already open.
+    pub fn ready(reader: Arc<Reader>) -> LazyReader {
+        LazyReader {
+            dir: reader.data_dir().to_path_buf(),
+            slot: Mutex::new(Some(reader)),
+        }
+    }
+
+    /// The reader, opening it now if it is not open yet.
+    pub fn get(&self) -> Result<Arc<Reader>, ReadError> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(Reader::open(&self.dir)?);
+        *slot = Some(r.clone());
+        Ok(r)
+    }
+}

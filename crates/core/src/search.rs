@@ -63,9 +63,9 @@ pub struct Hit {
     pub title: String,
     /// Heading path joined with " › " (empty for the intro).
     pub heading: String,
-    /// Citation: the article's html_url, plus `#anchor` when the segment has a real one.
+    /// Citation: the article's html_url, plus `#anchor` when the passage has a real one.
     pub url: String,
-    /// The segment's normalized text.
+    /// The passage's normalized text.
     pub text: String,
     /// Best fragment, matched terms wrapped in `**`.
     pub snippet: String,

@@ -21,9 +21,9 @@ pub struct UserSegment {
 /// The decision for one article, with the rule that made it (shown by `helpdex explain`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
-    /// Most permissive visibility among the article's segments.
+    /// Most permissive visibility among the article's user segments.
     pub visibility: Visibility,
-    /// Access tokens the indexed segments carry; a caller needs one of them.
+    /// Access tokens the indexed passages carry; a caller needs one of them.
     pub access: Vec<String>,
     /// Human-readable reason.
     pub rule: String,

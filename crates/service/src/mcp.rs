@@ -28,7 +28,7 @@ use helpdex_core::query::{
     self as contract, DEFAULT_LIMIT, DEFAULT_MAX_CHARS, MAX_LIMIT, MAX_MAX_CHARS, MIN_MAX_CHARS,
     QueryInput,
 };
-use helpdex_core::reader::{ReadError, Reader};
+use helpdex_core::reader::{LazyReader, ReadError, Reader};
 use helpdex_core::search::{self, ContextResponse, QueryError, SearchResponse};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -68,14 +68,14 @@ pub struct McpPolicy {
 pub struct McpError(String);
 
 /// Serves MCP on stdin/stdout until the client closes the stream.
-pub async fn serve_stdio(reader: Arc<Reader>, policy: McpPolicy) -> Result<(), McpError> {
+pub async fn serve_stdio(reader: Arc<LazyReader>, policy: McpPolicy) -> Result<(), McpError> {
     let (stdin, stdout) = rmcp::transport::stdio();
     serve(reader, policy, stdin, stdout).await
 }
 
 /// Serves MCP over any byte stream pair (newline-delimited JSON-RPC) until the reader ends.
 pub async fn serve<R, W>(
-    reader: Arc<Reader>,
+    reader: Arc<LazyReader>,
     policy: McpPolicy,
     input: R,
     output: W,
@@ -105,12 +105,12 @@ where
 /// The MCP handler: the engine plus the operator's policy.
 #[derive(Clone)]
 struct HelpdexMcp {
-    reader: Arc<Reader>,
+    reader: Arc<LazyReader>,
     policy: McpPolicy,
 }
 
 impl HelpdexMcp {
-    fn new(reader: Arc<Reader>, policy: McpPolicy) -> Self {
+    fn new(reader: Arc<LazyReader>, policy: McpPolicy) -> Self {
         HelpdexMcp { reader, policy }
     }
 }
@@ -158,7 +158,8 @@ impl ServerHandler for HelpdexMcp {
         };
         let reader = self.reader.clone();
         // tantivy and SQLite block: keep them off the async workers.
-        let result = match tokio::task::spawn_blocking(move || execute(&reader, call)).await {
+        let result = match tokio::task::spawn_blocking(move || execute(&*reader.get()?, call)).await
+        {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 tracing::error!(tool = %request.name, error = %e, "mcp tool call failed");
@@ -753,7 +754,8 @@ mod tests {
             let (dir, engine) = engine();
             let (client, server) = tokio::io::duplex(1 << 20);
             let (sr, sw) = tokio::io::split(server);
-            let server = tokio::spawn(serve(engine.reader().clone(), policy, sr, sw));
+            let reader = Arc::new(LazyReader::ready(engine.reader().clone()));
+            let server = tokio::spawn(serve(reader, policy, sr, sw));
             let (cr, cw) = tokio::io::split(client);
             Client {
                 writer: cw,

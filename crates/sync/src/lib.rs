@@ -196,7 +196,7 @@ async fn run_source(
             return rep;
         }
     };
-    let run = Runner {
+    let run = SourceRun {
         engine: engine.clone(),
         cfg,
         src,
@@ -269,7 +269,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| SyncError::Internal(e.to_string()))?
 }
 
-struct Runner<'a> {
+struct SourceRun<'a> {
     engine: Arc<Engine>,
     cfg: &'a SyncConfig,
     src: &'a SourceConfig,
@@ -294,7 +294,7 @@ impl RunCtx {
     }
 }
 
-impl Runner<'_> {
+impl SourceRun<'_> {
     fn name(&self) -> String {
         self.src.name.clone()
     }

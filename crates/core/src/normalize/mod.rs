@@ -1,4 +1,4 @@
-//! Article HTML → clean, segmented, citable text. Pure: no I/O, no clock.
+//! Article HTML → clean, citable passages. Pure: no I/O, no clock.
 //!
 //! What the AI reads and what a citation points at are decided here. The output is
 //! deterministic, so its blake3 hash (`content_hash`) is what sync compares to decide whether an

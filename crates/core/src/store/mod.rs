@@ -133,7 +133,7 @@ pub struct StoredTranslation {
     pub index_hash: String,
     /// Draft.
     pub draft: bool,
-    /// Normalizer version the stored segments came from.
+    /// Normalizer fingerprint the stored passages came from.
     pub normalizer_version: u32,
 }
 
