@@ -300,7 +300,7 @@ fn intro_empty_and_leaf_headings() {
         got,
         [
             ("".to_string(), "Intro before any heading."),
-            ("Parent › Child".to_string(), "child text"),
+            ("Parent › Child".to_string(), "Parent\nChild\nchild text"),
             ("Still need help?".to_string(), "Still need help?"),
         ]
     );
@@ -323,8 +323,8 @@ fn unclosed_heading_ends_at_its_first_block() {
     assert_eq!(
         got,
         [
-            ("Broken".to_string(), Some("h_x"), "Body text"),
-            ("Broken › Inner".to_string(), None, "inner body")
+            ("Broken".to_string(), Some("h_x"), "Broken\nBody text"),
+            ("Broken › Inner".to_string(), None, "Inner\ninner body")
         ]
     );
     // A block before any heading text is still part of the heading.
@@ -344,7 +344,7 @@ fn table_of_contents_is_dropped() {
         <ul><li><a href="#h_1">One</a> is about setup.</li></ul>
         <h2 id="h_1">One</h2><p>one</p>"##,
     );
-    assert_eq!(texts(&n), ["Intro.\n- One is about setup.", "one"]);
+    assert_eq!(texts(&n), ["Intro.\n- One is about setup.", "One\none"]);
 }
 
 #[test]
@@ -355,7 +355,8 @@ fn passages_respect_the_bound_and_keep_heading() {
         sentence.repeat(40),
         "<li>A list item that is fairly short.</li>".repeat(30)
     );
-    for max in [80, 200, 1500] {
+    // The heading line ("Long") opens every passage: 120 leaves room for a whole sentence.
+    for max in [120, 200, 1500] {
         let n = normalize(
             "T",
             Some(&html),
@@ -378,16 +379,17 @@ fn passages_respect_the_bound_and_keep_heading() {
         for s in &n.passages {
             assert!(s.text.ends_with('.'), "{max}: {:?}", s.text);
         }
+        // Every passage starts with its heading line; the rest is the text, in order.
         let words: Vec<_> = all_text(&n)
             .split_whitespace()
-            .filter(|w| *w != "-")
+            .filter(|w| *w != "-" && *w != "Long")
             .map(str::to_string)
             .collect();
         let expected: Vec<_> = norm(&html)
             .passages
             .iter()
             .flat_map(|s| s.text.split_whitespace())
-            .filter(|w| *w != "-")
+            .filter(|w| *w != "-" && *w != "Long")
             .map(str::to_string)
             .collect();
         assert_eq!(words, expected, "no text lost or reordered at {max}");
@@ -601,7 +603,7 @@ fn visible_changes_change_the_hash() {
 
 #[test]
 fn null_body_hashes_the_title_and_version() {
-    assert_eq!(NORMALIZER_VERSION, 2);
+    assert_eq!(NORMALIZER_VERSION, 3);
     let a = normalize("A", None, &opts());
     let b = normalize("B", None, &opts());
     assert!(a.passages.is_empty() && a.links.is_empty());
@@ -794,7 +796,9 @@ proptest! {
     }
 
     #[test]
-    fn normalizing_rendered_output_is_stable(doc in document(), max in 20usize..400) {
+    // From 100 characters up every lead (headings carried into a passage) fits beside text;
+    // smaller bounds are covered by the invariants above.
+    fn normalizing_rendered_output_is_stable(doc in document(), max in 100usize..400) {
         let o = NormalizeOptions { max_passage_chars: max, ..opts() };
         let first = normalize("T", Some(&doc), &o);
         let again = normalize("T", Some(&render(&first)), &o);
@@ -867,6 +871,12 @@ fn render(n: &Normalized) -> String {
     let mut prev: Option<&Passage> = None;
     for s in &n.passages {
         let same = prev.is_some_and(|p| p.heading_path == s.heading_path && p.anchor == s.anchor);
+        let lines: Vec<&str> = s.text.split('\n').collect();
+        // The lead: headings carried from text-less sections, then the passage's own heading.
+        let own = s.heading_path.last().map(String::as_str);
+        let lead = own
+            .and_then(|h| lines.iter().position(|l| *l == h))
+            .map_or(0, |j| j + 1);
         if !same {
             let common = prev
                 .map(|p| {
@@ -878,16 +888,25 @@ fn render(n: &Normalized) -> String {
                 })
                 .unwrap_or(0)
                 .min(s.heading_path.len().saturating_sub(1));
+            let depth = s.heading_path.len();
             for (i, h) in s.heading_path.iter().enumerate().skip(common) {
                 let level = i + 1;
+                if level == depth {
+                    // Carried sibling headings stood just before this one, at its level.
+                    for carried in &lines[..lead.saturating_sub(1)] {
+                        if !s.heading_path.iter().any(|p| p == carried) {
+                            html.push_str(&format!("<h{level}>{}</h{level}>\n", escape(carried)));
+                        }
+                    }
+                }
                 let id = match &s.anchor {
-                    Some(a) if i + 1 == s.heading_path.len() => format!(" id=\"{}\"", escape(a)),
+                    Some(a) if level == depth => format!(" id=\"{}\"", escape(a)),
                     _ => String::new(),
                 };
                 html.push_str(&format!("<h{level}{id}>{}</h{level}>\n", escape(h)));
             }
         }
-        for line in s.text.split('\n') {
+        for line in &lines[lead..] {
             if line.starts_with(char::is_whitespace) {
                 html.push_str(&format!("<pre>{}</pre>\n", escape(line)));
             } else {

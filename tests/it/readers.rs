@@ -587,7 +587,7 @@ async fn one_contract_through_cli_http_and_mcp() {
         (
             vec!["--locale", "xx-nowhere"],
             "locale=xx-nowhere",
-            "locale: no content in 'xx-nowhere'; known locales: de, en-us",
+            "locale: no content in 'xx-nowhere'; known locales: de, en-us, fr, ja",
         ),
     ] {
         let d = dir.path().to_path_buf();

@@ -881,20 +881,14 @@ impl<'s> Walker<'s> {
 
     /// Closes the current section before a heading of `next_level` (0 at the end).
     ///
-    /// A heading with nothing under it is dropped when deeper headings follow (it lives on in
-    /// their paths); a leaf heading with nothing under it becomes a one-line section holding its
-    /// own text, so no visible text escapes the index or the hash.
-    fn end_section(&mut self, next_level: u8) {
+    /// A heading with nothing under it still ends a (text-less) section: the passage builder
+    /// carries its text into the next passage, or keeps it as a passage of its own at the end,
+    /// so no visible text escapes the index or the hash. An empty intro is no section.
+    fn end_section(&mut self, _next_level: u8) {
         self.flush();
-        let mut lines = std::mem::take(&mut self.section);
-        if lines.is_empty() {
-            if self.level == 0 || next_level > self.level {
-                return;
-            }
-            match self.path.last() {
-                Some((_, t)) => lines.push(t.clone()),
-                None => return,
-            }
+        let lines = std::mem::take(&mut self.section);
+        if lines.is_empty() && self.level == 0 {
+            return;
         }
         self.sections.push(Section {
             path: self.path.iter().map(|(_, t)| t.clone()).collect(),

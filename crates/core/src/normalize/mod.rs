@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// v2: segmentation at headings with real anchors, header-aware tables, lists, TOC removal,
 /// passages, article links, hash over the links too.
-pub const NORMALIZER_VERSION: u32 = 2;
+/// v3: every passage starts with its heading; a heading without text opens the next passage.
+pub const NORMALIZER_VERSION: u32 = 3;
 
 /// Knobs for [`normalize`]; part of the configuration file (`[normalize]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,10 +164,21 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
         _ => dom::Extract::default(),
     };
     let mut passages = Vec::new();
-    for section in extract.sections {
-        for text in passages::split(&section.lines, opts.max_passage_chars) {
+    // Headings whose section has no text of its own (an h2 directly followed by an h3): they
+    // open the next passage instead of standing alone, so no passage is a bare heading.
+    let mut carried: Vec<String> = Vec::new();
+    let count = extract.sections.len();
+    for (i, section) in extract.sections.into_iter().enumerate() {
+        let mut lead = std::mem::take(&mut carried);
+        lead.extend(section.path.last().cloned());
+        let has_text = section.lines.iter().any(|l| !l.trim().is_empty());
+        if !has_text && i + 1 < count {
+            carried = lead;
+            continue;
+        }
+        for text in passages::split_under(&lead, &section.lines, opts.max_passage_chars) {
             let ordinal = u32::try_from(passages.len()).unwrap_or(u32::MAX);
-            let hash = segment_hash(&section.path, section.anchor.as_deref(), &text);
+            let hash = passage_hash(&section.path, section.anchor.as_deref(), &text);
             passages.push(Passage {
                 ordinal,
                 heading_path: section.path.clone(),
@@ -186,7 +198,7 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
 
 /// blake3 of one passage: heading path, anchor (an anchor change changes citations, so it counts)
 /// and text, with separators that cannot occur in them ambiguously.
-fn segment_hash(path: &[String], anchor: Option<&str>, text: &str) -> String {
+fn passage_hash(path: &[String], anchor: Option<&str>, text: &str) -> String {
     let mut h = blake3::Hasher::new();
     h.update(&(path.len() as u64).to_le_bytes());
     for p in path {
@@ -260,11 +272,55 @@ mod tests {
             paths,
             [
                 ("".into(), None, "intro"),
-                ("A".into(), Some("a".into()), "a"),
-                ("A › B".into(), None, "b"),
-                ("C".into(), None, "c"),
+                ("A".into(), Some("a".into()), "A\na"),
+                ("A › B".into(), None, "B\nb"),
+                ("C".into(), None, "C\nc"),
             ]
         );
+    }
+
+    /// A heading with no text of its own opens the next passage; a last one stands alone.
+    /// See: issue 10 (8% of passages were a heading alone; an answer that is a heading was
+    /// unfindable at passage level).
+    #[test]
+    fn passages_start_with_their_heading_and_no_heading_stands_alone() {
+        let out = texts(
+            "<h2>Billing</h2><h3 id=r>Refunds</h3><p>Refund within 30 days.</p>\
+             <h2>Can I change my currency?</h2><p>No.</p><h2>Still stuck?</h2>",
+        );
+        let got: Vec<_> = out
+            .iter()
+            .map(|(p, _, t)| (p.join(" › "), t.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "Billing › Refunds".into(),
+                    "Billing\nRefunds\nRefund within 30 days."
+                ),
+                (
+                    "Can I change my currency?".into(),
+                    "Can I change my currency?\nNo."
+                ),
+                ("Still stuck?".into(), "Still stuck?"),
+            ]
+        );
+        // Every continuation of a long section starts with the heading too, within the bound.
+        let long = format!(
+            "<h2>Limits</h2><p>{}</p>",
+            "Sentence one is here. ".repeat(200)
+        );
+        let opts = NormalizeOptions {
+            max_passage_chars: 300,
+            ..NormalizeOptions::default()
+        };
+        let n = normalize("T", Some(&long), &opts);
+        assert!(n.passages.len() > 5);
+        for p in &n.passages {
+            assert!(p.text.starts_with("Limits\n"), "{}", p.text);
+            assert!(p.text.chars().count() <= 300);
+        }
     }
 
     #[test]

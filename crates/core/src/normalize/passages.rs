@@ -7,6 +7,47 @@
 //! only as a last resort at an arbitrary character — and the pieces are then packed like lines.
 //! Sizes are counted in `char`s, never bytes, and every cut is on a char boundary.
 
+/// Passages of one section that each start with its heading lines (`lead`: the section's own
+/// heading, after any text-less headings carried over from before it), so the heading a
+/// passage answers under is part of what is searched and quoted. The bound includes the lead;
+/// a lead too long to leave room for text is cut to half the bound. A section with a heading
+/// and no text still gives one passage: the heading itself.
+pub(crate) fn split_under(lead: &[String], lines: &[String], max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut lead: Vec<&str> = lead
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    // The lead takes at most half the bound: carried headings that do not fit go first, as a
+    // passage of their own (nothing visible is dropped); the own heading is cut if it must be.
+    let mut out = Vec::new();
+    let mut overflow = Vec::new();
+    while lead.len() > 1 && lead.join("\n").chars().count() > max / 2 {
+        overflow.push(lead.remove(0).to_string());
+    }
+    if !overflow.is_empty() {
+        out.extend(split(&[overflow.join("\n")], max));
+    }
+    let full = lead.join("\n");
+    let head = if full.chars().count() > max / 2 {
+        cut(&full, max / 2).0
+    } else {
+        full.as_str()
+    };
+    let head_chars = head.chars().count();
+    // Too small a bound to hold a heading and text side by side: text alone.
+    let with_head = !head.is_empty() && max > head_chars + 1;
+    let bodies = split(lines, if with_head { max - head_chars - 1 } else { max });
+    match (bodies.is_empty(), with_head) {
+        (true, _) if full.is_empty() => {}
+        (true, _) => out.extend(split(&[full], max)),
+        (false, false) => out.extend(bodies),
+        (false, true) => out.extend(bodies.into_iter().map(|b| format!("{head}\n{b}"))),
+    }
+    out
+}
+
 /// Packs `lines` into passages of at most `max` chars each (`max` is raised to 1).
 pub(crate) fn split(lines: &[String], max: usize) -> Vec<String> {
     let max = max.max(1);
