@@ -889,21 +889,26 @@ fn render(n: &Normalized) -> String {
                 .unwrap_or(0)
                 .min(s.heading_path.len().saturating_sub(1));
             let depth = s.heading_path.len();
-            for (i, h) in s.heading_path.iter().enumerate().skip(common) {
-                let level = i + 1;
-                if level == depth {
-                    // Carried sibling headings stood just before this one, at its level.
-                    for carried in &lines[..lead.saturating_sub(1)] {
-                        if !s.heading_path.iter().any(|p| p == carried) {
-                            html.push_str(&format!("<h{level}>{}</h{level}>\n", escape(carried)));
-                        }
-                    }
-                }
+            let mut heading = |level: usize, text: &str| {
                 let id = match &s.anchor {
                     Some(a) if level == depth => format!(" id=\"{}\"", escape(a)),
                     _ => String::new(),
                 };
-                html.push_str(&format!("<h{level}{id}>{}</h{level}>\n", escape(h)));
+                html.push_str(&format!("<h{level}{id}>{}</h{level}>\n", escape(text)));
+            };
+            // The lead in order: path headings at their level; a carried heading that is not
+            // on the path was a text-less sibling of the next one, at that one's level.
+            let mut k = common;
+            for line in &lines[..lead] {
+                if k < depth && *line == s.heading_path[k] {
+                    heading(k + 1, line);
+                    k += 1;
+                } else {
+                    heading(k + 1, line);
+                }
+            }
+            for (i, h) in s.heading_path.iter().enumerate().skip(k) {
+                heading(i + 1, h);
             }
         }
         for line in &lines[lead..] {
