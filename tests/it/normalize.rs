@@ -601,20 +601,24 @@ fn visible_changes_change_the_hash() {
     assert_ne!(a.content_hash, b.content_hash);
 }
 
+/// A title-only translation (`"body": null`, as Zendesk sends for a ja translation with no
+/// body) is its title: one passage, so it can be found and cited. See: issue 10.
 #[test]
-fn null_body_hashes_the_title_and_version() {
+fn null_body_is_its_title() {
     assert_eq!(NORMALIZER_VERSION, 3);
-    let a = normalize("A", None, &opts());
+    let a = normalize("  A  title ", None, &opts());
     let b = normalize("B", None, &opts());
-    assert!(a.passages.is_empty() && a.links.is_empty());
+    assert_eq!(texts(&a), ["A title"]);
+    assert!(a.passages[0].heading_path.is_empty() && a.links.is_empty());
     assert_ne!(a.content_hash, b.content_hash);
-    assert_eq!(a.content_hash, content_hash("A", &[]));
+    assert_eq!(a.content_hash, content_hash("  A  title ", &a.passages));
+    assert!(normalize(" ", None, &opts()).passages.is_empty());
     assert_eq!(
-        normalize("A", Some("  \n "), &opts()).content_hash,
+        normalize("  A  title ", Some("  \n "), &opts()).content_hash,
         a.content_hash
     );
     assert_ne!(
-        normalize("A", Some("<p>x</p>"), &opts()).content_hash,
+        normalize("  A  title ", Some("<p>x</p>"), &opts()).content_hash,
         a.content_hash
     );
 }

@@ -3,25 +3,20 @@
 //! applied change-log seq (see `ARCHITECTURE.md`, crash safety).
 
 use crate::model::doc_key;
+use helpdex_lang::schema::{LangSchema, add_passage};
+use helpdex_lang::{Family, family_for_locale};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tantivy::directory::error::OpenReadError;
-use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
-};
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    TextAnalyzer,
-};
+use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use thiserror::Error;
 
 /// Bump on any change of fields, tokenizers or tantivy version: the next open rebuilds the
 /// index from SQLite into a new generation.
-pub const SCHEMA_VERSION: u32 = 3;
-
-/// Name of the text analyzer registered on every open (tokenizers are not persisted).
-const TOKENIZER: &str = "helpdex_text";
+///
+/// v4: one analysed field set per language family (`helpdex-lang`), passage ids, source flag.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Index-layer errors.
 #[derive(Debug, Error)]
@@ -45,7 +40,7 @@ pub enum IndexError {
 }
 
 /// Field handles.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Fields {
     /// `source/article_id/locale`; groups all passages of a translation for `delete_term`.
     pub doc_key: Field,
@@ -55,9 +50,16 @@ pub struct Fields {
     pub article_id: Field,
     /// Locale.
     pub locale: Field,
-    /// Article title.
+    /// The analyzer family of the locale ([`Family::code`]).
+    pub family: Field,
+    /// 1 when this translation is in the article's source locale (the fallback of a missing
+    /// translation).
+    pub is_source: Field,
+    /// Stable passage id: `source:article_id:locale:hash16` (see [`passage_id`]).
+    pub passage_id: Field,
+    /// Article title (stored; searched through the family fields).
     pub title: Field,
-    /// Heading path joined with " › ".
+    /// Heading path joined with " › " (stored).
     pub heading: Field,
     /// Heading path as JSON (stored).
     pub heading_path: Field,
@@ -65,7 +67,7 @@ pub struct Fields {
     pub anchor: Field,
     /// Citation URL.
     pub url: Field,
-    /// Passage text.
+    /// Passage text (stored).
     pub text: Field,
     /// Access tokens (multi-valued); the query requires one the caller holds.
     pub access: Field,
@@ -89,27 +91,29 @@ pub struct Fields {
     pub outdated: Field,
     /// Position of the passage in its translation.
     pub ordinal: Field,
+    /// The analysed fields of every language family: a passage fills its family's
+    /// `title_*`, `heading_*`, `text_*` and `pairs_*`.
+    pub lang: LangSchema,
 }
 
 /// Builds the schema.
 pub fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let text = TextOptions::default().set_stored().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(TOKENIZER)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
+    let lang = LangSchema::add_to(&mut b);
     let f = Fields {
         doc_key: b.add_text_field("doc_key", STRING | STORED),
         source: b.add_text_field("source", STRING | STORED),
         article_id: b.add_u64_field("article_id", INDEXED | STORED | FAST),
         locale: b.add_text_field("locale", STRING | STORED),
-        title: b.add_text_field("title", text.clone()),
-        heading: b.add_text_field("heading", text.clone()),
+        family: b.add_text_field("family", STRING | STORED),
+        is_source: b.add_u64_field("is_source", INDEXED | STORED),
+        passage_id: b.add_text_field("passage_id", STRING | STORED),
+        title: b.add_text_field("title", STORED),
+        heading: b.add_text_field("heading", STORED),
         heading_path: b.add_text_field("heading_path", STORED),
         anchor: b.add_text_field("anchor", STORED),
         url: b.add_text_field("url", STORED),
-        text: b.add_text_field("text", text),
+        text: b.add_text_field("text", STORED),
         access: b.add_text_field("access", STRING | STORED),
         visibility: b.add_text_field("visibility", STRING | STORED),
         section_id: b.add_u64_field("section_id", INDEXED | STORED),
@@ -121,17 +125,17 @@ pub fn schema() -> (Schema, Fields) {
         updated_at: b.add_text_field("updated_at", STORED),
         outdated: b.add_u64_field("outdated", STORED),
         ordinal: b.add_u64_field("ordinal", STORED),
+        lang,
     };
     (b.build(), f)
 }
 
-fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .filter(Stemmer::new(Language::English))
-        .build()
+/// The stable id of a passage: which translation it belongs to and what it says. It stays the
+/// same while the passage's heading, anchor and text do, whatever else in the article changes;
+/// integrators cite and deduplicate by it, and `verify` checks it.
+pub fn passage_id(source: &str, article_id: u64, locale: &str, passage_hash: &str) -> String {
+    let short = passage_hash.get(..16).unwrap_or(passage_hash);
+    format!("{source}:{article_id}:{locale}:{short}")
 }
 
 /// Everything the index holds for one translation (built from SQLite).
@@ -143,6 +147,8 @@ pub struct IndexDoc {
     pub article_id: u64,
     /// Locale.
     pub locale: String,
+    /// The article's source locale.
+    pub source_locale: String,
     /// Title.
     pub title: String,
     /// Article URL (no anchor).
@@ -280,7 +286,7 @@ impl Generation {
 
     fn with_index(index: Index, dir: &Path, name: &str) -> Result<Generation, IndexError> {
         let (_, fields) = schema();
-        index.tokenizers().register(TOKENIZER, analyzer());
+        helpdex_lang::register_all(index.tokenizers());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
@@ -338,14 +344,25 @@ impl Generation {
         w.delete_term(Term::from_field_text(f.doc_key, key));
         let Some(d) = doc else { return Ok(()) };
         debug_assert_eq!(doc_key(&d.source, d.article_id, &d.locale), key);
+        let family: Family = family_for_locale(&d.locale);
+        let lang = f.lang.fields(family);
+        let is_source = d.locale.eq_ignore_ascii_case(&d.source_locale);
         for s in &d.passages {
             let mut t = TantivyDocument::default();
+            let heading = s.heading_path.join(" › ");
             t.add_text(f.doc_key, key);
             t.add_text(f.source, &d.source);
             t.add_u64(f.article_id, d.article_id);
             t.add_text(f.locale, &d.locale);
+            t.add_text(f.family, family.code());
+            t.add_u64(f.is_source, is_source as u64);
+            t.add_text(
+                f.passage_id,
+                passage_id(&d.source, d.article_id, &d.locale, &s.hash),
+            );
             t.add_text(f.title, &d.title);
-            t.add_text(f.heading, s.heading_path.join(" › "));
+            t.add_text(f.heading, &heading);
+            add_passage(&mut t, &lang, &d.title, &heading, &s.text);
             t.add_text(
                 f.heading_path,
                 serde_json::to_string(&s.heading_path).unwrap_or_default(),

@@ -63,6 +63,8 @@ pub struct Reader {
     ready: std::sync::atomic::AtomicBool,
     /// The writer of this process keeps the pointer itself; no need to poll SQLite for it.
     follows_writer: bool,
+    /// Per-audience BM25 statistics of the current index state.
+    stats: crate::search::stats::StatsCache,
 }
 
 impl Reader {
@@ -90,6 +92,7 @@ impl Reader {
             checked: Mutex::new(None),
             ready: Default::default(),
             follows_writer: false,
+            stats: Default::default(),
         })
     }
 
@@ -102,6 +105,11 @@ impl Reader {
             follows_writer: true,
             ..r
         })
+    }
+
+    /// The per-audience statistics cache of searches through this reader.
+    pub(crate) fn stats_cache(&self) -> &crate::search::stats::StatsCache {
+        &self.stats
     }
 
     /// The data directory.
@@ -225,7 +233,7 @@ impl Reader {
     pub fn dump_index(&self) -> Result<Vec<String>, ReadError> {
         use tantivy::schema::Value;
         let live = self.generation()?;
-        let f = live.fields;
+        let f = &live.fields;
         let searcher = live.reader.searcher();
         let unavailable = |e: tantivy::TantivyError| ReadError::IndexUnavailable {
             dir: self.dir.clone(),

@@ -22,12 +22,16 @@
 
 use crate::lang::Lang;
 
-/// Fewest words (letter runs) of an alphabetic-script question we try to detect.
-pub const MIN_WORDS: usize = 2;
+/// Fewest words (letter runs) of an alphabetic-script question we try to detect. Keyword
+/// queries of two or three words are guessed wrong too often (both detectors read "payout on
+/// hold" as French); undetected, a question is searched in every language as itself.
+pub const MIN_WORDS: usize = 4;
 /// Fewest letters of an alphabetic-script question we try to detect.
 pub const MIN_LETTERS: usize = 10;
 /// Lowest whatlang confidence we accept on its own (its "reliable" mark is > 0.9).
 pub const MIN_CONFIDENCE: f64 = 0.5;
+/// Below this many words, whichlang needs whatlang to agree.
+pub const SHORT_WORDS: usize = 5;
 /// Fewest CJK characters for a Han-only guess (one character is too ambiguous).
 pub const MIN_HAN: usize = 2;
 
@@ -114,7 +118,11 @@ pub fn detect_with(query: &str, allowed: &[Lang], strategy: Strategy) -> Option<
         Strategy::Whichlang => allow(whichlang_lang(query)),
         Strategy::Combined => {
             let w = allow(whichlang_lang(query));
-            if allowed.iter().all(|l| WHICHLANG_LANGS.contains(l)) {
+            // A few keywords ("payout on hold") are too little for whichlang alone (it said
+            // French): short questions need whatlang's agreement too.
+            if counts.alpha_words >= SHORT_WORDS
+                && allowed.iter().all(|l| WHICHLANG_LANGS.contains(l))
+            {
                 return w;
             }
             // Agreement, or whatlang confident of a language whichlang cannot know. Anything

@@ -976,11 +976,27 @@ mod tests {
         let (raw, res) = c
             .call(
                 TOOL_CONTEXT,
-                json!({ "query": "reset password override code" }),
+                json!({ "query": "how do I reset my password" }),
             )
             .await;
-        assert_eq!(res["structuredContent"]["found"], true);
+        assert_eq!(res["structuredContent"]["found"], true, "{res}");
         assert!(!hit_ids(&res).contains(&INTERNAL_ID));
+        assert_no_secrets(&raw);
+        // What only the internal article answers is "nothing relevant" for a customer: no
+        // citations at all, rather than the closest public passages.
+        let (raw, res) = c
+            .call(
+                TOOL_CONTEXT,
+                json!({ "query": "password reset override code for agents" }),
+            )
+            .await;
+        assert_eq!(res["structuredContent"]["found"], false, "{res}");
+        assert!(
+            res["structuredContent"]["citations"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
         assert_no_secrets(&raw);
     }
 

@@ -148,8 +148,9 @@ pub fn validate_selectors(selectors: &[String]) -> Result<(), SelectorError> {
     Ok(())
 }
 
-/// Normalizes one translation. Never panics, whatever the input; a `None` (null) body gives no
-/// passages, and the title is still hashed.
+/// Normalizes one translation. Never panics, whatever the input. A translation without a body
+/// (Zendesk sends `"body": null` for title-only translations) gets one passage, its title, so it
+/// can still be found and cited.
 pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> Normalized {
     let extract = match html {
         Some(html) if !html.trim().is_empty() => {
@@ -183,6 +184,19 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
                 ordinal,
                 heading_path: section.path.clone(),
                 anchor: section.anchor.clone(),
+                text,
+                hash,
+            });
+        }
+    }
+    if passages.is_empty() && !title.trim().is_empty() {
+        let text = text::line(title);
+        if !text.is_empty() {
+            let hash = passage_hash(&[], None, &text);
+            passages.push(Passage {
+                ordinal: 0,
+                heading_path: Vec::new(),
+                anchor: None,
                 text,
                 hash,
             });

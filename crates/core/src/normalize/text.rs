@@ -128,6 +128,20 @@ impl Line {
     }
 }
 
+/// Plain text (a title) as one normalized line: whitespace collapsed, invisible characters
+/// dropped, as the walk treats text in a body.
+pub(crate) fn line(s: &str) -> String {
+    let mut l = Line::default();
+    for c in s.chars() {
+        match classify(c) {
+            Class::Space | Class::Newline | Class::Tab => l.space(),
+            Class::Drop => {}
+            Class::Keep => l.push(c),
+        }
+    }
+    l.take()
+}
+
 /// Trims preformatted text: blank lines before the first line with content and all trailing
 /// whitespace go, indentation of the first real line stays.
 pub(crate) fn trim_pre(s: &str) -> &str {

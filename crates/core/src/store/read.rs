@@ -211,7 +211,8 @@ pub trait StoreRead {
             .conn()
             .prepare_cached(
                 "SELECT t.title, t.html_url, a.access, a.visibility, a.section_id, s.name, a.labels,
-                        t.content_hash, COALESCE(t.updated_at, ''), t.outdated, t.draft, src.brand
+                        t.content_hash, COALESCE(t.updated_at, ''), t.outdated, t.draft, src.brand,
+                        a.source_locale
                  FROM translations t JOIN articles a USING (source, article_id)
                  LEFT JOIN sections s ON s.source = a.source AND s.id = a.section_id
                  LEFT JOIN sources src ON src.name = a.source
@@ -223,6 +224,7 @@ pub trait StoreRead {
                     source: source.to_string(),
                     article_id: id,
                     locale: locale.to_string(),
+                    source_locale: r.get(12)?,
                     title: r.get(0)?,
                     html_url: r.get(1)?,
                     access: from_json(&r.get::<_, String>(2)?),
