@@ -78,8 +78,8 @@ pub struct Tuning {
     pub pairs: f32,
     /// Most passages of one article in the ranked list.
     pub per_article: usize,
-    /// Coverage at or above which the best hit answers the question ([`relevance`]).
-    pub found_coverage: f32,
+    /// Relevance at or above which the best article answers the question ([`relevance`]).
+    pub found_relevance: f32,
 }
 
 impl Default for Tuning {
@@ -90,7 +90,7 @@ impl Default for Tuning {
             text: 1.0,
             pairs: 0.5,
             per_article: 2,
-            found_coverage: relevance::FOUND_COVERAGE,
+            found_relevance: relevance::FOUND_RELEVANCE,
         }
     }
 }
@@ -168,6 +168,9 @@ pub struct SearchResponse {
     /// False when nothing found answers the question ([`relevance`]): the hits are the
     /// closest passages, not an answer.
     pub found: bool,
+    /// How much of the question the best article covers (0–1, [`relevance::relevance`]):
+    /// `found` is this against the threshold.
+    pub relevance: f32,
     /// Hits, best first.
     pub hits: Vec<Hit>,
 }
@@ -366,6 +369,7 @@ impl Ranker<'_> {
             query: self.q.text.clone(),
             audience: self.q.access.audience,
             found: false,
+            relevance: 0.0,
             hits: vec![],
         };
         let mut branches: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -476,36 +480,47 @@ impl Ranker<'_> {
                 }
             }
         }
-        resp.found = match (resp.hits.first(), &best) {
-            (Some(top), Some((_, texts))) => {
-                self.covers(&top.locale, texts) >= self.tuning.found_coverage
-            }
-            _ => false,
+        resp.relevance = match (resp.hits.first(), &best) {
+            (Some(top), Some((_, texts))) => self.covers(&top.locale, texts),
+            _ => 0.0,
         };
+        resp.found = !resp.hits.is_empty() && resp.relevance >= self.tuning.found_relevance;
         Ok(resp)
     }
 
-    /// [`relevance::coverage`] of the question by the best article's matching passages (their
+    /// [`relevance::relevance`] of the question to the best article's matching passages (their
     /// titles, headings and texts), in the article's language.
     fn covers(&self, locale: &str, texts: &[String]) -> f32 {
         let family = helpdex_lang::family_for_locale(locale);
         let fields = self.g.fields.lang.fields(family);
-        let terms: Vec<(String, f32)> = question_terms(family, &self.q.text)
-            .into_iter()
-            .map(|t| {
-                let idf = self.stats.idf(&Term::from_field_text(fields.text, &t));
-                (t, idf)
-            })
-            .collect();
-        let mut passage = HashSet::new();
-        let mut a = analyzer(family, Variant::Index);
-        for text in texts {
-            let mut stream = a.token_stream(text);
-            while stream.advance() {
-                passage.insert(stream.token().text.clone());
+        let weigh = |terms: Vec<String>, field| -> Vec<(String, f32)> {
+            terms
+                .into_iter()
+                .map(|t| {
+                    let idf = self.stats.idf(&Term::from_field_text(field, &t));
+                    (t, idf)
+                })
+                .collect()
+        };
+        let words = weigh(question_terms(family, &self.q.text), fields.text);
+        let pairs = weigh(question_pairs(family, &self.q.text), fields.pairs);
+        let tokens = |variant| {
+            let mut out = HashSet::new();
+            let mut a = analyzer(family, variant);
+            for text in texts {
+                let mut stream = a.token_stream(text);
+                while stream.advance() {
+                    out.insert(stream.token().text.clone());
+                }
             }
-        }
-        relevance::coverage(&terms, &passage)
+            out
+        };
+        relevance::relevance(
+            &words,
+            &tokens(Variant::Index),
+            &pairs,
+            &tokens(Variant::Pairs),
+        )
     }
 }
 
