@@ -52,6 +52,7 @@ impl QueryError {
 
 /// One cited passage.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Hit {
     /// Zendesk article id.
     pub article_id: u64,
@@ -92,6 +93,7 @@ pub struct Hit {
 
 /// Search results.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SearchResponse {
     /// The query as given.
     pub query: String,
@@ -312,6 +314,7 @@ pub fn search_generation(
 
 /// One numbered source of a context.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Citation {
     /// The number used in `context` (`[1]`).
     pub n: usize,
@@ -331,6 +334,7 @@ pub struct Citation {
 
 /// Prompt-ready grounding text with numbered citations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ContextResponse {
     /// The query.
     pub query: String,
