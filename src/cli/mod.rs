@@ -555,7 +555,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     report.data_dir.display()
                 ))?;
                 if report.sources.is_empty() {
-                    out("  no help center configured: serve would only answer from an existing index")?;
+                    out(
+                        "  no help center configured: serve would only answer from an existing index",
+                    )?;
                 }
                 for s in &report.sources {
                     let next = s
@@ -568,8 +570,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         "  source {}: {} schedule {}{}",
                         s.name,
                         s.url,
-                        s.schedule.as_deref().unwrap_or("none (on demand and webhooks only)"),
-                        if next.is_empty() { String::new() } else { format!(" (next: {next})") }
+                        s.schedule
+                            .as_deref()
+                            .unwrap_or("none (on demand and webhooks only)"),
+                        if next.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (next: {next})")
+                        }
                     ))?;
                 }
                 out(&format!(
@@ -667,8 +675,7 @@ fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32> {
         let text = if path.as_os_str() == "-" {
             std::io::read_to_string(std::io::stdin())?
         } else {
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
         };
         let v: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not JSON", path.display()))?;
@@ -759,7 +766,12 @@ async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<O
             .ok()
             .and_then(|v| v["proof"].as_str().map(str::to_string))
             .unwrap_or_default(),
-        Ok(r) => return Err(not_ours(format!("it answered {} to the challenge", r.status()))),
+        Ok(r) => {
+            return Err(not_ours(format!(
+                "it answered {} to the challenge",
+                r.status()
+            )));
+        }
         Err(e) if e.is_connect() => {
             tracing::info!(url = %advert.url, "stale server.json (no server answers); reindexing locally");
             return Ok(None);
@@ -767,7 +779,9 @@ async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<O
         Err(e) => return Err(not_ours(format!("the challenge failed: {e}"))),
     };
     if !server::proof_matches(&advert, &nonce, &proof) {
-        return Err(not_ours("it could not prove it holds the instance key".into()));
+        return Err(not_ours(
+            "it could not prove it holds the instance key".into(),
+        ));
     }
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3600))
@@ -834,7 +848,9 @@ const PROGRESS_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1
 fn sync_progress(bar: Option<indicatif::ProgressBar>) -> helpdex_sync::Progress {
     let last = std::sync::Mutex::new(std::time::Instant::now());
     helpdex_sync::Progress(Arc::new(move |source: &str, fetched: u64| match &bar {
-        Some(bar) => bar.set_message(format!("syncing {source}: {fetched} article records fetched")),
+        Some(bar) => bar.set_message(format!(
+            "syncing {source}: {fetched} article records fetched"
+        )),
         None => {
             let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
             if last.elapsed() >= PROGRESS_LOG_EVERY {

@@ -6,5 +6,6 @@ mod emulator;
 mod lifecycle;
 mod normalize;
 mod readers;
+mod service;
 mod support;
 mod sync;

@@ -119,8 +119,12 @@ pub fn backup(data_dir: &Path, dest_dir: &Path) -> Result<BackupReport> {
     .map_err(sqlite(&src_path))?;
     src.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(sqlite(&src_path))?;
-    src.backup(rusqlite::MAIN_DB, &tmp, None::<fn(rusqlite::backup::Progress)>)
-        .map_err(sqlite(&tmp))?;
+    src.backup(
+        rusqlite::MAIN_DB,
+        &tmp,
+        None::<fn(rusqlite::backup::Progress)>,
+    )
+    .map_err(sqlite(&tmp))?;
     {
         // One self-contained file: no WAL beside it.
         let c = Connection::open(&tmp).map_err(sqlite(&tmp))?;

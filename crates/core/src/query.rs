@@ -43,7 +43,10 @@ pub struct QueryInput {
     pub signed_in: Option<bool>,
     /// For customers: their Zendesk user segment ids (a list, or comma-separated in a URL).
     #[serde(default, deserialize_with = "segment_ids")]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::SegmentIds>"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::schema::SegmentIds>")
+    )]
     pub segments: Option<Vec<u64>>,
     /// Only this locale (case-insensitive: `en-US` is `en-us`).
     #[serde(default)]

@@ -276,8 +276,14 @@ fn check(
 ) -> Result<CitationCheck, StoreError> {
     let mut out = CitationCheck {
         status: CitationStatus::Gone,
-        passage_id: sent.passage_id.clone().filter(|_| matches!(cited, Cited::Passage { .. })),
-        url: sent.url.clone().filter(|_| matches!(cited, Cited::Url { .. })),
+        passage_id: sent
+            .passage_id
+            .clone()
+            .filter(|_| matches!(cited, Cited::Passage { .. })),
+        url: sent
+            .url
+            .clone()
+            .filter(|_| matches!(cited, Cited::Url { .. })),
         current_hash: None,
         current_url: None,
     };
@@ -448,7 +454,10 @@ mod tests {
             ids_in_url("https://h.example.com/hc/articles/77"),
             Some((77, None))
         );
-        assert_eq!(ids_in_url("https://h.example.com/hc/en-us/sections/5"), None);
+        assert_eq!(
+            ids_in_url("https://h.example.com/hc/en-us/sections/5"),
+            None
+        );
         assert_eq!(ids_in_url("javascript:alert(1)"), None);
     }
 
@@ -458,7 +467,7 @@ mod tests {
             passage_id: Some("s:1:en-us:0123456789abcdef".into()),
             ..CitationRef::default()
         };
-        assert!(validate(&[ok.clone()]).is_ok());
+        assert!(validate(std::slice::from_ref(&ok)).is_ok());
         assert!(validate(&[]).unwrap_err().message.contains("at least one"));
         let many = vec![ok; MAX_CITATIONS + 1];
         assert!(validate(&many).unwrap_err().message.contains("at most 100"));
@@ -476,7 +485,12 @@ mod tests {
             passage_id: Some("nope".into()),
             ..CitationRef::default()
         };
-        assert!(validate(&[bad_id]).unwrap_err().message.contains("SOURCE:ARTICLE_ID"));
+        assert!(
+            validate(&[bad_id])
+                .unwrap_err()
+                .message
+                .contains("SOURCE:ARTICLE_ID")
+        );
     }
 
     #[test]

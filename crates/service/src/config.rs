@@ -489,23 +489,22 @@ impl Config {
                     )));
                 }
                 let url = validate_url(&s.name, &s.url)?;
-                let mut lookup = |direct: Option<Secret>, var: Option<String>, what: &str| match (
-                    direct, var,
-                ) {
-                    (Some(d), _) => Ok(Some(d)),
-                    (None, Some(v)) => match env(&v).filter(|x| !x.trim().is_empty()) {
-                        Some(x) => Ok(Some(Secret::new(x))),
-                        None if secrets == Secrets::Optional => {
-                            missing.push(v);
-                            Ok(None)
-                        }
-                        None => Err(ConfigError::Invalid(format!(
-                            "source '{}': environment variable {v} (its {what}) is not set",
-                            s.name
-                        ))),
-                    },
-                    (None, None) => Ok(None),
-                };
+                let mut lookup =
+                    |direct: Option<Secret>, var: Option<String>, what: &str| match (direct, var) {
+                        (Some(d), _) => Ok(Some(d)),
+                        (None, Some(v)) => match env(&v).filter(|x| !x.trim().is_empty()) {
+                            Some(x) => Ok(Some(Secret::new(x))),
+                            None if secrets == Secrets::Optional => {
+                                missing.push(v);
+                                Ok(None)
+                            }
+                            None => Err(ConfigError::Invalid(format!(
+                                "source '{}': environment variable {v} (its {what}) is not set",
+                                s.name
+                            ))),
+                        },
+                        (None, None) => Ok(None),
+                    };
                 let token = lookup(s.token.clone(), s.token_env.clone(), "API token")?;
                 let oauth = lookup(
                     s.oauth_token.clone(),
@@ -601,7 +600,10 @@ fn validate_url(source: &str, raw: &str) -> Result<String, ConfigError> {
         ));
     }
     if u.query().is_some() || u.fragment().is_some() {
-        return Err(bad(format!("'{}' has a query or fragment", redact_url(raw))));
+        return Err(bad(format!(
+            "'{}' has a query or fragment",
+            redact_url(raw)
+        )));
     }
     let path = u.path().trim_end_matches('/');
     let host = u.host_str().unwrap_or("").to_ascii_lowercase();
@@ -770,7 +772,10 @@ mod tests {
             let e = Config::resolve(RawConfig::default(), None, SourceFlags::default(), &env)
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains(var) && e.contains("is set but"), "{var}={value:?}: {e}");
+            assert!(
+                e.contains(var) && e.contains("is set but"),
+                "{var}={value:?}: {e}"
+            );
         }
         let env = |k: &str| (k == "HELPDEX_ADMIN_KEY").then(|| "short".to_string());
         let e = Config::resolve(RawConfig::default(), None, SourceFlags::default(), &env)
@@ -780,7 +785,8 @@ mod tests {
         let raw: RawConfig = toml::from_str("[server]\ncustomer_keys = [\"  \"]").unwrap();
         assert!(Config::resolve(raw, None, SourceFlags::default(), &|_| None).is_err());
         let env = |k: &str| {
-            (k == "HELPDEX_ADMIN_KEY").then(|| "admin-key-0123456789, admin-key-abcdefghij".to_string())
+            (k == "HELPDEX_ADMIN_KEY")
+                .then(|| "admin-key-0123456789, admin-key-abcdefghij".to_string())
         };
         let c = Config::resolve(RawConfig::default(), None, SourceFlags::default(), &env).unwrap();
         assert_eq!(c.server.admin_keys.len(), 2);
@@ -803,9 +809,14 @@ mod tests {
             assert!(e.contains("e.g. https://acme.zendesk.com"), "{bad}: {e}");
             assert!(!e.contains("tok@"), "credentials echoed: {e}");
         }
-        let e = Config::resolve(RawConfig::default(), None, flags("https://acme.zendesk.com/hc/en-us"), &|_| None)
-            .unwrap_err()
-            .to_string();
+        let e = Config::resolve(
+            RawConfig::default(),
+            None,
+            flags("https://acme.zendesk.com/hc/en-us"),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("(use https://acme.zendesk.com)"), "{e}");
         for good in [
             "https://acme.zendesk.com",
@@ -822,14 +833,15 @@ mod tests {
 
     #[test]
     fn flags_and_file_sources_are_not_mixed_silently() {
-        let raw: RawConfig = toml::from_str(
-            "[[sources]]\nname = \"a\"\nurl = \"https://a.zendesk.com\"",
-        )
-        .unwrap();
+        let raw: RawConfig =
+            toml::from_str("[[sources]]\nname = \"a\"\nurl = \"https://a.zendesk.com\"").unwrap();
         let e = Config::resolve(raw, None, flags("https://b.zendesk.com"), &|_| None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("ZENDESK_URL") && e.contains("[[sources]] (a)"), "{e}");
+        assert!(
+            e.contains("ZENDESK_URL") && e.contains("[[sources]] (a)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -856,7 +868,10 @@ mod tests {
         let e = Config::check(bad.clone(), None, SourceFlags::default(), &|_| None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("source 'a': invalid schedule 'every ten minutes'"), "{e}");
+        assert!(
+            e.contains("source 'a': invalid schedule 'every ten minutes'"),
+            "{e}"
+        );
         let env = |k: &str| matches!(k, "A_TOKEN" | "HOOK").then(|| "x".to_string());
         assert!(Config::resolve(bad, None, SourceFlags::default(), &env).is_err());
     }

@@ -76,7 +76,9 @@ impl HttpLimits {
     pub fn effective_connections(&self) -> usize {
         let cap = self.max_connections.max(1);
         match open_file_limit() {
-            Some(n) if (n as usize) < cap + FD_RESERVE => (n as usize).saturating_sub(FD_RESERVE).max(8),
+            Some(n) if (n as usize) < cap + FD_RESERVE => {
+                (n as usize).saturating_sub(FD_RESERVE).max(8)
+            }
             _ => cap,
         }
     }
@@ -227,13 +229,15 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let mut app = app.clone();
-            async move {
-                let resp: Result<Response, Infallible> = app.call(req.map(axum::body::Body::new)).await;
-                resp
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut app = app.clone();
+                async move {
+                    let resp: Result<Response, Infallible> =
+                        app.call(req.map(axum::body::Body::new)).await;
+                    resp
+                }
+            });
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -258,10 +262,23 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:7700", "127.0.0.1:80", "[::1]:7700", "[::1]", "127.0.0.1"] {
+        for h in [
+            "localhost",
+            "localhost:7700",
+            "127.0.0.1:80",
+            "[::1]:7700",
+            "[::1]",
+            "127.0.0.1",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["example.com", "attacker.test:7700", "10.0.0.1", "", "[2001:db8::1]:1"] {
+        for h in [
+            "example.com",
+            "attacker.test:7700",
+            "10.0.0.1",
+            "",
+            "[2001:db8::1]:1",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

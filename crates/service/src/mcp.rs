@@ -210,7 +210,9 @@ impl ServerHandler for HelpdexMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools(&self.policy(&context)?)))
+        Ok(ListToolsResult::with_all_items(tools(
+            &self.policy(&context)?,
+        )))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -498,9 +500,11 @@ fn execute(reader: &Reader, call: ToolCall) -> Result<CallToolResult, ToolError>
             }
         }
         ToolCall::Verify { citations, access } => {
-            let resp = helpdex_core::verify::verify(reader, &citations, &access)
-                .map_err(|e| match e {
-                    helpdex_core::verify::VerifyError::Invalid(i) => ToolError(QueryError::Invalid(i)),
+            let resp =
+                helpdex_core::verify::verify(reader, &citations, &access).map_err(|e| match e {
+                    helpdex_core::verify::VerifyError::Invalid(i) => {
+                        ToolError(QueryError::Invalid(i))
+                    }
                     helpdex_core::verify::VerifyError::Read(r) => ToolError(QueryError::Read(r)),
                 })?;
             tool_result(verify_text(&resp), &resp)
@@ -1084,7 +1088,10 @@ mod tests {
             .expect("tools array")
             .clone();
         let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-        assert_eq!(names, [TOOL_SEARCH, TOOL_CONTEXT, TOOL_ARTICLE, TOOL_VERIFY]);
+        assert_eq!(
+            names,
+            [TOOL_SEARCH, TOOL_CONTEXT, TOOL_ARTICLE, TOOL_VERIFY]
+        );
         for t in &tools {
             let schema = &t["inputSchema"];
             assert_eq!(schema["type"], "object", "{t}");

@@ -266,6 +266,8 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+type LabelPairs = Vec<(String, String)>;
+
 /// Gauges whose value is 1 and whose meaning is their labels (build, live generation): the
 /// current label set only, replaced when it changes. A gauge rather than an OpenMetrics
 /// `info`, which the classic format and older `promtool` do not know.
@@ -273,7 +275,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 struct InfoGauge {
     name: &'static str,
     help: &'static str,
-    labels: Arc<RwLock<Option<Vec<(String, String)>>>>,
+    labels: Arc<RwLock<Option<LabelPairs>>>,
 }
 
 impl InfoGauge {
@@ -285,18 +287,23 @@ impl InfoGauge {
         }
     }
 
-    fn set(&self, labels: Vec<(String, String)>) {
+    fn set(&self, labels: LabelPairs) {
         *self.labels.write().unwrap_or_else(|e| e.into_inner()) = Some(labels);
     }
 }
 
 impl Collector for InfoGauge {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let current = self.labels.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let current = self
+            .labels
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let Some(labels) = current else {
             return Ok(());
         };
-        let mut metric = encoder.encode_descriptor(self.name, self.help, None, MetricType::Gauge)?;
+        let mut metric =
+            encoder.encode_descriptor(self.name, self.help, None, MetricType::Gauge)?;
         ConstGauge::new(1i64).encode(metric.encode_family(&labels)?)
     }
 }
@@ -756,14 +763,23 @@ mod tests {
         let m = Metrics::new();
         m.record_sync(&report("acme", None));
         m.record_sync(&report("acme", None));
-        m.record_sync(&report("acme", Some("could not reach zendesk at acme.test after 5 attempts: connection refused")));
+        m.record_sync(&report(
+            "acme",
+            Some("could not reach zendesk at acme.test after 5 attempts: connection refused"),
+        ));
         let text = m.render(Format::OpenMetrics);
         assert_eq!(
-            line(&text, r#"helpdex_sync_runs_total{source="acme",result="ok"}"#),
+            line(
+                &text,
+                r#"helpdex_sync_runs_total{source="acme",result="ok"}"#
+            ),
             Some(r#"helpdex_sync_runs_total{source="acme",result="ok"} 2"#)
         );
         assert_eq!(
-            line(&text, r#"helpdex_sync_runs_total{source="acme",result="error"}"#),
+            line(
+                &text,
+                r#"helpdex_sync_runs_total{source="acme",result="error"}"#
+            ),
             Some(r#"helpdex_sync_runs_total{source="acme",result="error"} 1"#)
         );
         assert!(
@@ -799,21 +815,76 @@ mod tests {
         use helpdex_zendesk::ZendeskError as Z;
         let p = || "/api/v2/help_center/incremental/articles.json".to_string();
         let cases = [
-            (Z::Unauthorized { path: p(), what: "the API token" }.to_string(), "401"),
-            (Z::Forbidden { path: p(), hint: "admin".into() }.to_string(), "403"),
+            (
+                Z::Unauthorized {
+                    path: p(),
+                    what: "the API token",
+                }
+                .to_string(),
+                "401",
+            ),
+            (
+                Z::Forbidden {
+                    path: p(),
+                    hint: "admin".into(),
+                }
+                .to_string(),
+                "403",
+            ),
             (Z::NotFound { path: p() }.to_string(), "404"),
             (
-                Z::RateLimited { path: p(), wait: Duration::from_secs(900), cap: Duration::from_secs(300) }.to_string(),
+                Z::RateLimited {
+                    path: p(),
+                    wait: Duration::from_secs(900),
+                    cap: Duration::from_secs(300),
+                }
+                .to_string(),
                 "429",
             ),
-            (Z::Server { path: p(), status: 503, attempts: 5 }.to_string(), "5xx"),
-            (Z::Client { path: p(), status: 422, detail: "x".into() }.to_string(), "4xx"),
-            (Z::Transport { path: p(), attempts: 5, detail: "connection failed".into() }.to_string(), "transport"),
-            (Z::Malformed { path: p(), attempts: 5, detail: "eof".into() }.to_string(), "malformed"),
+            (
+                Z::Server {
+                    path: p(),
+                    status: 503,
+                    attempts: 5,
+                }
+                .to_string(),
+                "5xx",
+            ),
+            (
+                Z::Client {
+                    path: p(),
+                    status: 422,
+                    detail: "x".into(),
+                }
+                .to_string(),
+                "4xx",
+            ),
+            (
+                Z::Transport {
+                    path: p(),
+                    attempts: 5,
+                    detail: "connection failed".into(),
+                }
+                .to_string(),
+                "transport",
+            ),
+            (
+                Z::Malformed {
+                    path: p(),
+                    attempts: 5,
+                    detail: "eof".into(),
+                }
+                .to_string(),
+                "malformed",
+            ),
             ("disk full".to_string(), "other"),
         ];
         for (message, class) in cases {
-            assert_eq!(zendesk_error_class(&format!("syncing acme: {message}")), class, "{message}");
+            assert_eq!(
+                zendesk_error_class(&format!("syncing acme: {message}")),
+                class,
+                "{message}"
+            );
         }
     }
 
@@ -823,7 +894,12 @@ mod tests {
         let m = Metrics::new();
         for i in 0..100 {
             let method = Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
-            m.record_http("unmatched", method_label(&method), 405, Duration::from_millis(1));
+            m.record_http(
+                "unmatched",
+                method_label(&method),
+                405,
+                Duration::from_millis(1),
+            );
         }
         let text = m.render(Format::Classic);
         let series = text
@@ -843,11 +919,20 @@ mod tests {
             commit: "abc123",
         });
         let text = m.render(Format::Classic);
-        assert!(text.contains("# TYPE helpdex_sync_runs_total counter\n"), "{text}");
-        assert!(text.contains("# HELP helpdex_sync_runs_total Sync runs"), "{text}");
+        assert!(
+            text.contains("# TYPE helpdex_sync_runs_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP helpdex_sync_runs_total Sync runs"),
+            "{text}"
+        );
         assert!(!text.contains("# EOF"), "{text}");
         assert!(!text.contains("# UNIT"), "{text}");
-        assert!(text.contains("# TYPE helpdex_sync_duration_seconds histogram\n"), "{text}");
+        assert!(
+            text.contains("# TYPE helpdex_sync_duration_seconds histogram\n"),
+            "{text}"
+        );
         assert!(
             text.contains(r#"helpdex_build_info{version="1.2.3",commit="abc123"} 1"#),
             "{text}"
@@ -862,7 +947,9 @@ mod tests {
             let name = sample.split(['{', ' ']).next().unwrap_or("");
             assert!(
                 families.iter().any(|f| name == *f
-                    || ["_bucket", "_sum", "_count"].iter().any(|s| name == format!("{f}{s}"))),
+                    || ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|s| name == format!("{f}{s}"))),
                 "{name} has no family in {families:?}"
             );
         }
@@ -873,14 +960,19 @@ mod tests {
         assert_eq!(Format::negotiate(""), Format::Classic);
         assert_eq!(Format::negotiate("text/plain"), Format::Classic);
         assert_eq!(
-            Format::negotiate("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+            Format::negotiate(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            ),
             Format::OpenMetrics
         );
         assert_eq!(
             Format::negotiate("text/plain;q=1, application/openmetrics-text;q=0.5"),
             Format::Classic
         );
-        assert_eq!(Format::negotiate("application/openmetrics-text;q=0"), Format::Classic);
+        assert_eq!(
+            Format::negotiate("application/openmetrics-text;q=0"),
+            Format::Classic
+        );
     }
 
     #[test]
@@ -902,10 +994,19 @@ mod tests {
         s.index = Some(("g2".into(), 130));
         m.set_store(&s);
         let text = m.render(Format::Classic);
-        assert!(text.contains("helpdex_articles{visibility=\"public\"} 10\n"), "{text}");
-        assert!(text.contains("helpdex_articles{visibility=\"signed_in\"} 0\n"), "{text}");
+        assert!(
+            text.contains("helpdex_articles{visibility=\"public\"} 10\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("helpdex_articles{visibility=\"signed_in\"} 0\n"),
+            "{text}"
+        );
         assert!(!text.contains("helpdex_translations{"), "{text}");
-        assert!(text.contains("helpdex_index_generation{generation=\"g2\"} 1\n"), "{text}");
+        assert!(
+            text.contains("helpdex_index_generation{generation=\"g2\"} 1\n"),
+            "{text}"
+        );
         assert!(!text.contains("g1"), "{text}");
         assert!(text.contains("helpdex_index_passages 130\n"), "{text}");
         assert!(text.contains("helpdex_index_bytes 4096\n"), "{text}");
@@ -917,9 +1018,15 @@ mod tests {
             return;
         }
         let p = process_stats().expect("readable /proc");
-        assert!(p.resident_bytes > 0 && p.threads >= 1 && p.open_fds >= 3, "{p:?}");
+        assert!(
+            p.resident_bytes > 0 && p.threads >= 1 && p.open_fds >= 3,
+            "{p:?}"
+        );
         let text = Metrics::new().render(Format::Classic);
-        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"), "{text}");
+        assert!(
+            text.contains("# TYPE process_cpu_seconds_total counter\n"),
+            "{text}"
+        );
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
     }
 }

@@ -92,7 +92,9 @@ pub fn read_advert(data_dir: &Path) -> Option<Advert> {
 
 /// The answer to a challenge: hex of blake3's keyed hash of `nonce` under the instance key.
 pub fn prove(key: &[u8; 32], nonce: &str) -> String {
-    blake3::keyed_hash(key, nonce.as_bytes()).to_hex().to_string()
+    blake3::keyed_hash(key, nonce.as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 /// Whether `proof` answers `nonce` for the key an advert names (constant-time compare).
@@ -134,7 +136,10 @@ fn write_advert(path: &Path, advert: &Advert) -> std::io::Result<()> {
         opts.mode(0o600);
     }
     let mut f = opts.open(&tmp)?;
-    std::io::Write::write_all(&mut f, &serde_json::to_vec(advert).expect("an advert serializes"))?;
+    std::io::Write::write_all(
+        &mut f,
+        &serde_json::to_vec(advert).expect("an advert serializes"),
+    )?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
 }
@@ -261,7 +266,9 @@ pub async fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     let advert = Advert {
         url: format!("http://{local}"),
         pid: std::process::id(),
-        key: blake3::Hash::from_bytes(*state.instance_key).to_hex().to_string(),
+        key: blake3::Hash::from_bytes(*state.instance_key)
+            .to_hex()
+            .to_string(),
     };
     let advert_file = advert_path(&cfg.data_dir);
     write_advert(&advert_file, &advert).map_err(|source| ServeError::Io {

@@ -43,7 +43,8 @@ pub fn finish(api: TransformOpenApi<'_>) -> TransformOpenApi<'_> {
             scheme: "bearer".into(),
             bearer_format: None,
             description: Some(
-                "An API key: customer, agent or admin scope (HELPDEX_*_KEY or [server] *_keys)".into(),
+                "An API key: customer, agent or admin scope (HELPDEX_*_KEY or [server] *_keys)"
+                    .into(),
             ),
             extensions: Default::default(),
         },
@@ -158,11 +159,20 @@ fn error_response(op: TransformOperation<'_>, status: u16) -> TransformOperation
         };
     }
     match status {
-        400 => resp!(400, "The request breaks the contract; the message says what to fix"),
-        401 => resp!(401, "No API key, or an unknown one (or a bad webhook signature)"),
+        400 => resp!(
+            400,
+            "The request breaks the contract; the message says what to fix"
+        ),
+        401 => resp!(
+            401,
+            "No API key, or an unknown one (or a bad webhook signature)"
+        ),
         403 => resp!(403, "The key's scope does not allow this"),
         404 => resp!(404, "Nothing with that id within the caller's audience"),
-        503 => resp!(503, "Not synced yet, shutting down, or not configured; the message says what to do"),
+        503 => resp!(
+            503,
+            "Not synced yet, shutting down, or not configured; the message says what to do"
+        ),
         _ => op,
     }
 }
@@ -224,8 +234,9 @@ pub fn render(api: &OpenApi) -> Value {
                     }
                     if path == "/v1/search" && p["name"] == "query" {
                         p["name"] = json!("q");
-                        p["description"] =
-                            json!("The question or keywords (1 to 4,000 characters; `query` is accepted too)");
+                        p["description"] = json!(
+                            "The question or keywords (1 to 4,000 characters; `query` is accepted too)"
+                        );
                     }
                     if p["name"] == "segments" {
                         p["schema"] = json!({"type": "string"});

@@ -209,8 +209,9 @@ fn message_for(status: StatusCode, allow: Option<&str>, original: &str) -> Strin
             crate::http::MAX_URI_BYTES
         ),
         415 => "unsupported Content-Type: send application/json".into(),
-        406 => "not acceptable: send Accept: application/json (and text/event-stream for /mcp)"
-            .into(),
+        406 => {
+            "not acceptable: send Accept: application/json (and text/event-stream for /mcp)".into()
+        }
         s @ 400..=499 => {
             // axum's and rmcp's rejection texts say what is wrong with the caller's own input
             // (never a secret): keep them, bounded.
@@ -252,15 +253,17 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let code = ErrorCode::of_status(status);
-    let json = serde_json::to_vec(&body(code, message_for(status, allow.as_deref(), &original)))
-        .unwrap_or_default();
+    let json = serde_json::to_vec(&body(
+        code,
+        message_for(status, allow.as_deref(), &original),
+    ))
+    .unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
-    if status == StatusCode::UNAUTHORIZED && !parts.headers.contains_key(header::WWW_AUTHENTICATE)
-    {
+    if status == StatusCode::UNAUTHORIZED && !parts.headers.contains_key(header::WWW_AUTHENTICATE) {
         parts
             .headers
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

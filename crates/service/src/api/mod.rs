@@ -15,7 +15,9 @@ pub mod error;
 use crate::auth::{self, ApiKeys, Scope};
 use crate::config::Config;
 use crate::metrics::{Metrics, SearchKind};
-use crate::scheduler::{JobId, JobStatus, RunOutcome, Scheduler, SchedulerError, SchedulerStatus, SyncRequest};
+use crate::scheduler::{
+    JobId, JobStatus, RunOutcome, Scheduler, SchedulerError, SchedulerStatus, SyncRequest,
+};
 use crate::webhook;
 use aide::axum::ApiRouter;
 use aide::axum::routing::{get_with, post_with};
@@ -28,6 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
+pub use error::{ApiError, ErrorBody, ErrorCode};
 use helpdex_core::article::ArticleView;
 use helpdex_core::engine::{Engine, RebuildReport};
 use helpdex_core::model::{Access, Audience};
@@ -36,7 +39,6 @@ use helpdex_core::reader::IndexStatus;
 use helpdex_core::search::{ContextResponse, SearchResponse};
 use helpdex_core::store::{Count, SourceState, StoreRead};
 use helpdex_core::verify::{CitationRef, VerifyResponse};
-pub use error::{ApiError, ErrorBody, ErrorCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -96,12 +98,16 @@ where
     Json<T>: FromRequest<S, Rejection = JsonRejection>,
     S: Send + Sync,
 {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(e) => Err(ApiError::bad(format!("invalid JSON body: {}", e.body_text()))),
+            // Over the body limit while streaming: 413 (in the JSON shape, by json_errors).
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(e.into_response()),
+            Err(e) => {
+                Err(ApiError::bad(format!("invalid JSON body: {}", e.body_text())).into_response())
+            }
         }
     }
 }
@@ -167,14 +173,16 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             axum::routing::get(move || {
                 let doc = doc.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                }
             }),
         )
         .fallback(|| async {
-            ApiError::new(
-                ErrorCode::NotFound,
-                "no such endpoint; see /openapi.json",
-            )
+            ApiError::new(ErrorCode::NotFound, "no such endpoint; see /openapi.json")
         });
     crate::http::layers(app, &state)
 }
@@ -491,9 +499,9 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult
 /// The query contract, with the audience bounded by the caller's key.
 fn validate(scope: Scope, input: QueryInput) -> ApiResult<helpdex_core::query::Query> {
     let access = grant(scope, &input)?;
-    input.validate(access).map_err(|e| {
-        ApiError::from(helpdex_core::search::QueryError::from(e))
-    })
+    input
+        .validate(access)
+        .map_err(|e| ApiError::from(helpdex_core::search::QueryError::from(e)))
 }
 
 fn grant(scope: Scope, input: &QueryInput) -> ApiResult<Access> {
@@ -717,18 +725,21 @@ where
     T: for<'de> Deserialize<'de> + Default,
     S: Send + Sync,
 {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         let body = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::bad(e.body_text()))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => e.into_response(),
+                _ => ApiError::bad(e.body_text()).into_response(),
+            })?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
         serde_json::from_slice(&body)
             .map(OptionalJson)
-            .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+            .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")).into_response())
     }
 }
 
