@@ -30,14 +30,16 @@ pub fn print_sync(report: &SyncReport, cfg: &Config, json: bool) -> std::io::Res
             .unwrap_or("?");
         match &s.error {
             None => out(&format!(
-                "{}: fetched {} articles: {} added, {} updated, {} unchanged, {} removed; {} translations re-indexed; {} requests ({} retries, {:.1}s rate-limit wait) in {:.2}s",
+                // `articles_fetched` counts article records received (export pages and
+                // listings can both carry the same article), so it is not called "articles".
+                "{}: {} added, {} updated, {} unchanged, {} removed; {} translations re-indexed; {} article records fetched in {} requests ({} retries, {:.1}s rate-limit wait) in {:.2}s",
                 s.source,
-                s.articles_fetched,
                 s.added,
                 s.updated,
                 s.unchanged,
                 s.removed,
                 s.index_writes,
+                s.articles_fetched,
                 s.requests,
                 s.retries,
                 s.rate_limit_wait_secs,

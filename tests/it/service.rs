@@ -648,6 +648,13 @@ async fn operator_tools_through_the_binary() {
             .unwrap();
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert!(text(&o).contains("source 'acme': invalid schedule 'every 10 minutes'"), "{}", text(&o));
+        // The example configuration of the repository is valid as shipped.
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("helpdex.example.toml");
+        let o = helpdex()
+            .args(["--config", example.to_str().unwrap(), "config", "check"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
         // ZENDESK_URL beside a file's sources is refused, not silently preferred.
         let o = helpdex()
             .args(["--config", cfg.to_str().unwrap(), "sync"])
@@ -731,6 +738,29 @@ async fn operator_tools_through_the_binary() {
         let live = search(&s.data);
         assert!(!live.is_empty());
         assert_eq!(search(&restored), live);
+        // `verify` reads hits as `search --json` prints them.
+        let hits = helpdex()
+            .args(["--data-dir", restored.to_str().unwrap(), "search", "refund", "--json"])
+            .output()
+            .unwrap();
+        let mut verify = helpdex()
+            .args(["--data-dir", restored.to_str().unwrap(), "verify", "--from", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        verify.stdin.take().unwrap().write_all(&hits.stdout).unwrap();
+        let o = verify.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let lines: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+        assert!(!lines.is_empty() && lines.iter().all(|l| l.starts_with("current ")), "{lines:?}");
+        let o = helpdex()
+            .args(["--data-dir", restored.to_str().unwrap(), "verify", "default:1:en-us:0123456789abcdef"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).starts_with("gone "), "{}", text(&o));
     })
     .await
     .unwrap();
