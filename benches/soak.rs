@@ -308,7 +308,7 @@ async fn phase(
                     .body(body)
                     .send()
                     .await;
-                if n % 10 == 0 {
+                if n.is_multiple_of(10) {
                     let _ = http
                         .post(format!("{url}/v1/admin/reindex"))
                         .bearer_auth(ADMIN_KEY)
