@@ -9,8 +9,24 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("HELPDEX_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("helpdex=info,warn"));
+    // A level that does not parse is an error, not silently the default: the operator asked
+    // for something they would not get.
+    let filter = match std::env::var("HELPDEX_LOG") {
+        Ok(spec) => match EnvFilter::try_new(&spec) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!(
+                    "error: HELPDEX_LOG={spec:?} is not a log filter ({e}); use e.g. `info`, `helpdex=debug` or `warn,helpdex_sync=trace`"
+                );
+                std::process::exit(2);
+            }
+        },
+        Err(std::env::VarError::NotPresent) => EnvFilter::new("helpdex=info,warn"),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            eprintln!("error: HELPDEX_LOG is not valid UTF-8");
+            std::process::exit(2);
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -81,11 +81,11 @@ pub async fn run(data_dir: &Path, fixtures: Option<PathBuf>) -> Result<()> {
     );
     out(&format!("Syncing into {} ...", cfg.data_dir.display()))?;
     let report = sync_all(engine.clone(), &cfg.sync, &SyncOptions::default()).await;
-    print_sync(&report, false)?;
+    print_sync(&report, &cfg, false)?;
     anyhow::ensure!(report.ok(), "the demo sync failed");
     out("Syncing again (nothing changed, so nothing is re-indexed) ...")?;
     let again = sync_all(engine.clone(), &cfg.sync, &SyncOptions::default()).await;
-    print_sync(&again, false)?;
+    print_sync(&again, &cfg, false)?;
     for (audience, q) in QUESTIONS {
         out(&format!("\n=== {} asks: {q}", audience.as_str()))?;
         let input = QueryInput {

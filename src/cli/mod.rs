@@ -17,9 +17,20 @@ pub use output::{out, print_hits, print_sync};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// `helpdex --version`: the release and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HELPDEX_COMMIT"), ")");
+
+/// What this build is, for `/version` and the metrics.
+pub fn build_info() -> helpdex_service::BuildInfo {
+    helpdex_service::BuildInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        commit: env!("HELPDEX_COMMIT"),
+    }
+}
+
 /// helpdex: keeps AI support agents grounded in your Zendesk Help Center.
 #[derive(Debug, Parser)]
-#[command(name = "helpdex", version, about, long_about = None)]
+#[command(name = "helpdex", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// Data directory (SQLite state + tantivy index).
     #[arg(long, global = true, env = "HELPDEX_DATA_DIR")]
@@ -125,7 +136,8 @@ pub enum Command {
         #[arg(long, env = "HELPDEX_LISTEN")]
         listen: Option<String>,
     },
-    /// Model Context Protocol server on stdio (tools: search_help_center, get_context, get_article).
+    /// Model Context Protocol server on stdio (tools: search_help_center, get_context,
+    /// get_article, verify_citations). `helpdex serve` also serves MCP over HTTP at /mcp.
     Mcp {
         /// The highest audience a tool call may ask for; `customer` (default) never returns
         /// internal or restricted content unless the call passes the user's segments.
@@ -158,6 +170,71 @@ pub enum Command {
         #[arg(long)]
         fixtures: Option<PathBuf>,
     },
+    /// Check citations an answer used: current, changed (with the current hash) or gone.
+    Verify(VerifyArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Back up the state database into DIR (SQLite online backup; safe while serve runs). The
+    /// index is not backed up: it is rebuilt from the state database.
+    Backup {
+        /// Directory to write helpdex.sqlite3 into (created; an existing backup is never
+        /// overwritten).
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into the data directory and rebuild the index from it (stop serve
+    /// first; the previous database is kept beside it).
+    Restore {
+        /// A directory written by `helpdex backup`, or the helpdex.sqlite3 file itself.
+        backup: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `helpdex config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file, flags, environment) and its schedules, without
+    /// needing the secrets and without any network access; lists the secret variables that
+    /// sync and serve will need.
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `helpdex verify`: citations as passage ids, or hits/citations JSON from a file or stdin.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Passage ids (`SOURCE:ARTICLE_ID:LOCALE:HASH16`, a hit's `passage_id`).
+    pub passage_ids: Vec<String>,
+    /// Read citations from a JSON file (`-` for stdin): the output of `search --json` or
+    /// `context --json`, a list of hits, or `{"citations": [...]}`.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Whose view to check them in (default customer).
+    #[arg(long, value_enum)]
+    pub audience: Option<AudienceArg>,
+    /// Customer's Zendesk user segment ids, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub segments: Vec<u64>,
+    /// The customer is signed in.
+    #[arg(long)]
+    pub signed_in: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--audience`: whose answer a query grounds.
@@ -225,23 +302,29 @@ fn env_lookup(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-/// Resolves the configuration from the file, flags and environment.
-pub fn config(cli: &Cli) -> Result<Config> {
-    let raw = match &cli.config {
+fn raw_config(cli: &Cli) -> Result<RawConfig> {
+    Ok(match &cli.config {
         Some(p) => RawConfig::load(p)?,
         None => RawConfig::default(),
-    };
-    let flags = SourceFlags {
+    })
+}
+
+fn source_flags(cli: &Cli) -> SourceFlags {
+    SourceFlags {
         url: cli.zendesk_url.clone(),
         email: cli.zendesk_email.clone(),
         token: cli.zendesk_token.clone(),
         oauth_token: cli.zendesk_oauth_token.clone(),
         schedule: cli.schedule.clone(),
-    };
+    }
+}
+
+/// Resolves the configuration from the file, flags and environment.
+pub fn config(cli: &Cli) -> Result<Config> {
     Ok(Config::resolve(
-        raw,
+        raw_config(cli)?,
         cli.data_dir.clone(),
-        flags,
+        source_flags(cli),
         &env_lookup,
     )?)
 }
@@ -260,14 +343,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let bar = progress_bar("syncing");
             let opts = SyncOptions {
                 full: *full,
-                progress: bar.as_ref().map(sync_progress),
+                progress: Some(sync_progress(bar.clone())),
                 ..Default::default()
             };
             let report = sync_all(engine, &cfg.sync, &opts).await;
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            print_sync(&report, *json)?;
+            print_sync(&report, &cfg, *json)?;
             Ok(if report.ok() { 0 } else { 1 })
         }
         Command::Search(args) => {
@@ -335,7 +418,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     },
                 )
                 .await;
-                print_sync(&report, *json)?;
+                print_sync(&report, &cfg, *json)?;
                 if !report.ok() {
                     return Ok(1);
                 }
@@ -393,7 +476,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Serve { listen } => {
             let cfg = config(&cli)?;
-            helpdex_service::server::run(cfg, listen.clone()).await?;
+            helpdex_service::server::run(
+                cfg,
+                helpdex_service::server::ServeOptions {
+                    listen: listen.clone(),
+                    build: build_info(),
+                },
+            )
+            .await?;
             Ok(0)
         }
         Command::Mcp { audience } => {
@@ -449,14 +539,250 @@ pub async fn run(cli: Cli) -> Result<i32> {
             demo::run(&cfg.data_dir, fixtures.clone()).await?;
             Ok(0)
         }
+        Command::Verify(args) => verify(&cli, args),
+        Command::Config(ConfigCommand::Check { json }) => {
+            let report = Config::check(
+                raw_config(&cli)?,
+                cli.data_dir.clone(),
+                source_flags(&cli),
+                &env_lookup,
+            )?;
+            if *json {
+                out(&serde_json::to_string_pretty(&report)?)?;
+            } else {
+                out(&format!(
+                    "configuration is valid (data directory {})",
+                    report.data_dir.display()
+                ))?;
+                if report.sources.is_empty() {
+                    out(
+                        "  no help center configured: serve would only answer from an existing index",
+                    )?;
+                }
+                for s in &report.sources {
+                    let next = s
+                        .next_runs
+                        .iter()
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    out(&format!(
+                        "  source {}: {} schedule {}{}",
+                        s.name,
+                        s.url,
+                        s.schedule
+                            .as_deref()
+                            .unwrap_or("none (on demand and webhooks only)"),
+                        if next.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (next: {next})")
+                        }
+                    ))?;
+                }
+                out(&format!(
+                    "  API keys: {} customer, {} agent, {} admin{}; webhooks {}",
+                    report.keys.customer,
+                    report.keys.agent,
+                    report.keys.admin,
+                    if report.keys.customer + report.keys.agent + report.keys.admin == 0 {
+                        " (serve listens on loopback only)"
+                    } else {
+                        ""
+                    },
+                    if report.webhooks { "on" } else { "off" }
+                ))?;
+                for v in &report.missing_secrets {
+                    out(&format!("  not set here (sync and serve need it): {v}"))?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Backup { dir, json } => {
+            let data_dir = data_dir(&cli)?;
+            let r = helpdex_core::backup::backup(&data_dir, dir)?;
+            if *json {
+                out(&serde_json::to_string_pretty(&r)?)?;
+            } else {
+                out(&format!(
+                    "backed up {} ({} articles, {} translations, {} bytes) to {}; restore with `helpdex restore {}`",
+                    data_dir.display(),
+                    r.articles,
+                    r.translations,
+                    r.bytes,
+                    r.file.display(),
+                    dir.display()
+                ))?;
+            }
+            Ok(0)
+        }
+        Command::Restore { backup, json } => {
+            let cfg_dir = data_dir(&cli)?;
+            let r = helpdex_core::backup::restore(backup, &cfg_dir)?;
+            // The index is derived: rebuild it from the restored store now.
+            let normalize = raw_config(&cli)?.normalize.unwrap_or_default();
+            let dir = cfg_dir.clone();
+            let rebuilt = tokio::task::spawn_blocking(move || -> Result<_> {
+                let engine = Engine::open(&dir, normalize)
+                    .with_context(|| format!("opening data directory {}", dir.display()))?;
+                Ok(engine.rebuild()?)
+            })
+            .await??;
+            if *json {
+                out(&serde_json::to_string_pretty(
+                    &serde_json::json!({"restore": r, "reindex": rebuilt}),
+                )?)?;
+            } else {
+                out(&format!(
+                    "restored {} ({} articles, {} translations) into {}{}; index rebuilt: {} passages in {}",
+                    r.file.display(),
+                    r.articles,
+                    r.translations,
+                    cfg_dir.display(),
+                    r.previous
+                        .as_ref()
+                        .map(|p| format!(" (the previous database is kept as {})", p.display()))
+                        .unwrap_or_default(),
+                    rebuilt.passages,
+                    rebuilt.generation
+                ))?;
+            }
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "helpdex", &mut buf);
+            use std::io::Write;
+            std::io::stdout().lock().write_all(&buf)?;
+            Ok(0)
+        }
     }
 }
 
+/// `helpdex verify`.
+fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32> {
+    use helpdex_core::verify::{CitationRef, CitationStatus};
+    let mut citations: Vec<CitationRef> = args
+        .passage_ids
+        .iter()
+        .map(|id| CitationRef {
+            passage_id: Some(id.clone()),
+            ..CitationRef::default()
+        })
+        .collect();
+    if let Some(path) = &args.from {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())?
+        } else {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let list = match &v {
+            serde_json::Value::Array(_) => v.clone(),
+            _ => v
+                .get("citations")
+                .filter(|c| c.is_array())
+                .or_else(|| v.get("hits"))
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let more: Vec<CitationRef> = serde_json::from_value(list).with_context(|| {
+            format!(
+                "{}: expected the output of `search --json`/`context --json`, a list of hits, or {{\"citations\": [...]}}",
+                path.display()
+            )
+        })?;
+        citations.extend(more);
+    }
+    let input = QueryInput {
+        audience: args.audience.map(Audience::from),
+        signed_in: args.signed_in.then_some(true),
+        segments: (!args.segments.is_empty()).then(|| args.segments.clone()),
+        ..QueryInput::default()
+    };
+    let access = input.requested_access();
+    let reader = open_reader(cli)?;
+    let resp = helpdex_core::verify::verify(&reader, &citations, &access)?;
+    if args.json {
+        out(&serde_json::to_string_pretty(&resp)?)?;
+    } else {
+        for c in &resp.results {
+            let what = c.passage_id.as_deref().or(c.url.as_deref()).unwrap_or("?");
+            match c.status {
+                CitationStatus::Current => out(&format!("current  {what}"))?,
+                CitationStatus::Changed => out(&format!(
+                    "changed  {what} -> {} (content hash {})",
+                    c.current_url.as_deref().unwrap_or("?"),
+                    c.current_hash.as_deref().unwrap_or("?")
+                ))?,
+                CitationStatus::Gone => out(&format!("gone     {what}"))?,
+            }
+        }
+    }
+    // Like `diff`: 0 when everything is current, 1 when something is stale.
+    Ok(if resp.all_current { 0 } else { 1 })
+}
+
 /// Asks a running `helpdex serve` on this data directory to rebuild; `None` when there is none.
+///
+/// `server.json` only says where a server was: before the admin key goes there, the process
+/// must still exist and whatever answers at that address must prove it holds the instance key
+/// written beside it (a kill -9 leaves the file behind, and the port can be reused by anyone).
 async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<Option<i32>> {
-    let Some(advert) = helpdex_service::server::read_advert(&cfg.data_dir) else {
+    use helpdex_service::server;
+    let Some(advert) = server::read_advert(&cfg.data_dir) else {
         return Ok(None);
     };
+    let file = server::advert_path(&cfg.data_dir);
+    if !server::pid_alive(advert.pid) {
+        tracing::info!(pid = advert.pid, file = %file.display(), "stale server.json (that process is gone); reindexing locally");
+        return Ok(None);
+    }
+    let probe = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let nonce: String = (0..32)
+        .map(|_| format!("{:x}", rand::random::<u8>() & 0x0f))
+        .collect();
+    let not_ours = |why: String| {
+        anyhow::anyhow!(
+            "{url} (named by {file}) is not the helpdex server of this data directory ({why}); the admin key was not sent. \
+             If no `helpdex serve` runs here, delete {file} and run `helpdex reindex` again",
+            url = advert.url,
+            file = file.display()
+        )
+    };
+    let proof = match probe
+        .get(format!("{}/v1/instance/proof", advert.url))
+        .query(&[("nonce", &nonce)])
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => r
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["proof"].as_str().map(str::to_string))
+            .unwrap_or_default(),
+        Ok(r) => {
+            return Err(not_ours(format!(
+                "it answered {} to the challenge",
+                r.status()
+            )));
+        }
+        Err(e) if e.is_connect() => {
+            tracing::info!(url = %advert.url, "stale server.json (no server answers); reindexing locally");
+            return Ok(None);
+        }
+        Err(e) => return Err(not_ours(format!("the challenge failed: {e}"))),
+    };
+    if !server::proof_matches(&advert, &nonce, &proof) {
+        return Err(not_ours(
+            "it could not prove it holds the instance key".into(),
+        ));
+    }
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3600))
         .build()?;
@@ -467,17 +793,12 @@ async fn reindex_via_server(cfg: &Config, refetch: bool, json: bool) -> Result<O
     if let Some(key) = cfg.server.admin_keys.first() {
         req = req.bearer_auth(key.expose());
     }
-    let resp = match req.send().await {
-        Ok(r) => r,
-        Err(e) if e.is_connect() => {
-            tracing::info!(url = %advert.url, "stale server.json (no server answers); reindexing locally");
-            return Ok(None);
-        }
-        Err(e) => bail!(
-            "the running helpdex server at {} did not answer the reindex: {e}",
+    let resp = req.send().await.with_context(|| {
+        format!(
+            "the running helpdex server at {} did not answer the reindex",
             advert.url
-        ),
-    };
+        )
+    })?;
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     if !status.is_success() {
@@ -519,10 +840,24 @@ fn progress_bar(msg: &str) -> Option<indicatif::ProgressBar> {
     Some(b)
 }
 
-fn sync_progress(bar: &indicatif::ProgressBar) -> helpdex_sync::Progress {
-    let bar = bar.clone();
-    helpdex_sync::Progress(Arc::new(move |source: &str, fetched: u64| {
-        bar.set_message(format!("syncing {source}: {fetched} articles fetched"));
+/// How often a sync without a terminal logs its progress.
+const PROGRESS_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sync progress: on the spinner when stderr is a terminal, else a log line at most every
+/// [`PROGRESS_LOG_EVERY`] (systemd, CI and pipes see that a long first sync is moving).
+fn sync_progress(bar: Option<indicatif::ProgressBar>) -> helpdex_sync::Progress {
+    let last = std::sync::Mutex::new(std::time::Instant::now());
+    helpdex_sync::Progress(Arc::new(move |source: &str, fetched: u64| match &bar {
+        Some(bar) => bar.set_message(format!(
+            "syncing {source}: {fetched} article records fetched"
+        )),
+        None => {
+            let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() >= PROGRESS_LOG_EVERY {
+                *last = std::time::Instant::now();
+                tracing::info!(source, fetched, "sync in progress");
+            }
+        }
     }))
 }
 

@@ -3,6 +3,7 @@
 //! ends the process quietly (see `main`).
 
 use helpdex_core::search::SearchResponse;
+use helpdex_service::config::Config;
 use helpdex_sync::SyncReport;
 use std::io::Write;
 
@@ -13,28 +14,38 @@ pub fn out(line: &str) -> std::io::Result<()> {
     o.write_all(b"\n")
 }
 
-/// Prints a sync report.
-pub fn print_sync(report: &SyncReport, json: bool) -> std::io::Result<()> {
+/// Prints a sync report. A failure names the help center's URL, so "could not reach" says
+/// where.
+pub fn print_sync(report: &SyncReport, cfg: &Config, json: bool) -> std::io::Result<()> {
     if json {
         return out(&serde_json::to_string_pretty(report).unwrap_or_default());
     }
     for s in &report.sources {
+        let url = cfg
+            .sync
+            .sources
+            .iter()
+            .find(|c| c.name == s.source)
+            .map(|c| c.client.base_url.as_str())
+            .unwrap_or("?");
         match &s.error {
             None => out(&format!(
-                "{}: fetched {} articles: {} added, {} updated, {} unchanged, {} removed; {} translations re-indexed; {} requests ({} retries, {:.1}s rate-limit wait) in {:.2}s",
+                // `articles_fetched` counts article records received (export pages and
+                // listings can both carry the same article), so it is not called "articles".
+                "{}: {} added, {} updated, {} unchanged, {} removed; {} translations re-indexed; {} article records fetched in {} requests ({} retries, {:.1}s rate-limit wait) in {:.2}s",
                 s.source,
-                s.articles_fetched,
                 s.added,
                 s.updated,
                 s.unchanged,
                 s.removed,
                 s.index_writes,
+                s.articles_fetched,
                 s.requests,
                 s.retries,
                 s.rate_limit_wait_secs,
                 s.seconds
             ))?,
-            Some(e) => out(&format!("{}: FAILED: {e}", s.source))?,
+            Some(e) => out(&format!("{} ({url}): FAILED: {e}", s.source))?,
         }
     }
     Ok(())

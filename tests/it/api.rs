@@ -3,7 +3,6 @@
 
 use crate::support::*;
 use helpdex_service::api::{AppState, router};
-use helpdex_service::auth::ApiKeys;
 use helpdex_service::config::Secret;
 use helpdex_service::metrics::Metrics;
 use helpdex_service::scheduler::Scheduler;
@@ -42,13 +41,13 @@ impl Api {
             let s = scheduler.clone();
             async move { s.run().await }
         });
-        let state = AppState {
-            engine: env.engine.clone(),
+        let state = AppState::new(
+            env.engine.clone(),
             cfg,
-            keys: ApiKeys::from_config(&env.cfg.server),
             metrics,
             scheduler,
-        };
+            helpdex_service::BuildInfo::default(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let c = cancel.clone();

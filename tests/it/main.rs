@@ -7,5 +7,6 @@ mod lifecycle;
 mod normalize;
 mod readers;
 mod retrieval;
+mod service;
 mod support;
 mod sync;

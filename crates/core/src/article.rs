@@ -9,6 +9,7 @@ use serde::Serialize;
 
 /// One passage of an article.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ArticleSection {
     /// Heading path joined with " › " (empty for the intro).
     pub heading: String,
@@ -20,6 +21,7 @@ pub struct ArticleSection {
 
 /// One translation of an article, as a caller may read it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ArticleView {
     /// Source (help center) name.
     pub source: String,

@@ -96,6 +96,7 @@ fn failpoint(p: CrashPoint) {
 
 /// Outcome of a rebuild.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RebuildReport {
     /// New live generation.
     pub generation: String,

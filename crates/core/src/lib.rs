@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod article;
+pub mod backup;
 pub mod engine;
 pub mod error;
 pub mod explain;
@@ -17,6 +18,9 @@ pub mod model;
 pub mod normalize;
 pub mod query;
 pub mod reader;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod search;
 pub mod store;
+pub mod verify;
 pub mod visibility;

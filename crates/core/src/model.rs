@@ -8,6 +8,7 @@ use std::fmt;
 /// Decided by [`crate::visibility`] from Zendesk's user segments; unknown cases fail closed to
 /// [`Visibility::Internal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
     /// Visible to everyone, anonymous visitors included.
@@ -51,6 +52,7 @@ impl fmt::Display for Visibility {
 
 /// Whose answer a query grounds: a customer-facing surface or an agent-facing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
     /// Only what the customer may see (public, plus what their sign-in and segments allow).

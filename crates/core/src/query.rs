@@ -28,10 +28,12 @@ pub const MAX_QUERY_TERMS: usize = 256;
 /// A query as a caller sends it. Unknown fields are refused, so a misspelt option is an error
 /// rather than silently ignored.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct QueryInput {
     /// The question or keywords (`q` in a URL).
     #[serde(alias = "q", default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = MAX_QUERY_CHARS)))]
     pub query: String,
     /// `customer` (default) or `agent`.
     #[serde(default)]
@@ -41,16 +43,22 @@ pub struct QueryInput {
     pub signed_in: Option<bool>,
     /// For customers: their Zendesk user segment ids (a list, or comma-separated in a URL).
     #[serde(default, deserialize_with = "segment_ids")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::schema::SegmentIds>")
+    )]
     pub segments: Option<Vec<u64>>,
     /// Only this locale (case-insensitive: `en-US` is `en-us`).
     #[serde(default)]
     pub locale: Option<String>,
     /// Most hits (1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = MAX_LIMIT)))]
     pub limit: Option<usize>,
     /// Budget of an assembled context, in characters ([`MIN_MAX_CHARS`] to [`MAX_MAX_CHARS`],
     /// default [`DEFAULT_MAX_CHARS`]); only `context` uses it.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = MIN_MAX_CHARS, max = MAX_MAX_CHARS)))]
     pub max_chars: Option<usize>,
 }
 

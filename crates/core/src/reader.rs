@@ -275,6 +275,7 @@ impl Reader {
 
 /// The live index generation in brief.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IndexStatus {
     /// Generation directory name.
     pub generation: String,

@@ -6,7 +6,7 @@ use helpdex_sync::{SourceConfig, SyncConfig};
 pub use helpdex_zendesk::Secret;
 use helpdex_zendesk::retry::RetryPolicy;
 use helpdex_zendesk::{Auth, ClientConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
@@ -129,6 +129,16 @@ pub struct RawServer {
     pub webhook_secret_env: Option<String>,
     /// Oldest webhook timestamp accepted, in seconds (default 300).
     pub webhook_tolerance_secs: Option<u64>,
+    /// Browser origins allowed by CORS (default: any origin; keys, not cookies, authenticate).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Most open connections (default 512; lowered to what the open-file limit allows).
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers, and the longest idle time between
+    /// requests on a connection (default 10).
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds to answer a content, MCP or webhook request, body included (default 30).
+    pub request_timeout_secs: Option<u64>,
 }
 
 /// Validated `[server]` settings, with the environment folded in.
@@ -146,18 +156,46 @@ pub struct ServerConfig {
     pub webhook_secret: Option<Secret>,
     /// Oldest accepted webhook timestamp.
     pub webhook_tolerance: Duration,
+    /// Browser origins allowed by CORS; empty = any.
+    pub cors_origins: Vec<String>,
+    /// Connection and request limits.
+    pub http: crate::http::HttpLimits,
 }
 
-/// Splits a comma-separated key list, dropping blanks.
-fn split_keys(v: Option<String>) -> Vec<Secret> {
-    v.map(|s| {
-        s.split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(Secret::new)
-            .collect()
-    })
-    .unwrap_or_default()
+/// Shortest accepted API key.
+pub const MIN_KEY_CHARS: usize = 16;
+
+/// The keys of one comma-separated variable. A variable that is set must hold keys: a blank
+/// one, or a blank entry (`","`, spaces), is an error rather than "no key" (which would open
+/// the loopback API to every local caller as an admin).
+fn split_keys(var: &str, v: Option<String>) -> Result<Vec<Secret>, ConfigError> {
+    let Some(v) = v else {
+        return Ok(Vec::new());
+    };
+    let keys: Vec<&str> = v.split(',').map(str::trim).collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(ConfigError::Invalid(format!(
+            "{var} is set but {}: give comma-separated keys of at least {MIN_KEY_CHARS} characters (e.g. `openssl rand -hex 24`), or unset it",
+            if keys.iter().all(|k| k.is_empty()) {
+                "holds no key"
+            } else {
+                "has an empty entry"
+            }
+        )));
+    }
+    Ok(keys.into_iter().map(Secret::new).collect())
+}
+
+fn check_keys(name: &str, keys: &[Secret]) -> Result<(), ConfigError> {
+    for k in keys {
+        let k = k.expose();
+        if k.chars().count() < MIN_KEY_CHARS || k.chars().any(char::is_whitespace) {
+            return Err(ConfigError::Invalid(format!(
+                "{name}: API keys must be at least {MIN_KEY_CHARS} characters without spaces (generate one with `openssl rand -hex 24`)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl ServerConfig {
@@ -165,17 +203,43 @@ impl ServerConfig {
         raw: RawServer,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<ServerConfig, ConfigError> {
+        check_keys("[server] customer_keys", &raw.customer_keys)?;
+        check_keys("[server] agent_keys", &raw.agent_keys)?;
+        check_keys("[server] admin_keys", &raw.admin_keys)?;
         let mut customer_keys = raw.customer_keys;
-        customer_keys.extend(split_keys(env("HELPDEX_CUSTOMER_KEY")));
         let mut agent_keys = raw.agent_keys;
-        agent_keys.extend(split_keys(env("HELPDEX_AGENT_KEY")));
         let mut admin_keys = raw.admin_keys;
-        admin_keys.extend(split_keys(env("HELPDEX_ADMIN_KEY")));
-        for k in customer_keys.iter().chain(&agent_keys).chain(&admin_keys) {
-            if k.expose().len() < 16 {
+        for (var, list) in [
+            ("HELPDEX_CUSTOMER_KEY", &mut customer_keys),
+            ("HELPDEX_AGENT_KEY", &mut agent_keys),
+            ("HELPDEX_ADMIN_KEY", &mut admin_keys),
+        ] {
+            let keys = split_keys(var, env(var))?;
+            check_keys(var, &keys)?;
+            list.extend(keys);
+        }
+        let mut http = crate::http::HttpLimits::default();
+        if let Some(n) = raw.max_connections {
+            if n == 0 {
                 return Err(ConfigError::Invalid(
-                    "API keys must be at least 16 characters (generate one with `openssl rand -hex 24`)".into(),
+                    "[server] max_connections must be at least 1".into(),
                 ));
+            }
+            http.max_connections = n;
+        }
+        if let Some(s) = raw.header_read_timeout_secs {
+            http.header_read_timeout = Duration::from_secs(s.max(1));
+        }
+        if let Some(s) = raw.request_timeout_secs {
+            http.request_timeout = Duration::from_secs(s.max(1));
+        }
+        for o in &raw.cors_origins {
+            let ok = url::Url::parse(o)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok || o.ends_with('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "[server] cors_origins: '{o}' is not an origin (scheme://host[:port], no path), e.g. https://app.example.com"
+                )));
             }
         }
         let webhook_secret = match (raw.webhook_secret, raw.webhook_secret_env) {
@@ -198,6 +262,8 @@ impl ServerConfig {
             webhook_tolerance: raw
                 .webhook_tolerance_secs
                 .map_or(crate::webhook::DEFAULT_TOLERANCE, Duration::from_secs),
+            cors_origins: raw.cors_origins,
+            http,
         })
     }
 }
@@ -247,26 +313,157 @@ pub struct Config {
 /// Name of the help center given by flags.
 pub const FLAG_SOURCE_NAME: &str = "default";
 
+/// Whether resolving needs the secrets themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    /// `sync`, `serve`: a secret variable that is not set is an error.
+    Required,
+    /// `config check`: missing secret variables are listed, not errors.
+    Optional,
+}
+
+/// What `helpdex config check` found: the configuration is valid; these are what it needs
+/// from the environment at run time and what it will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Per source: name, URL, schedule and its next fires.
+    pub sources: Vec<CheckedSource>,
+    /// Environment variables holding secrets that are not set here (sync and serve need them).
+    pub missing_secrets: Vec<String>,
+    /// API keys configured, per scope.
+    pub keys: KeyCounts,
+    /// Whether webhooks are configured.
+    pub webhooks: bool,
+}
+
+/// One source in a [`CheckReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckedSource {
+    /// Name.
+    pub name: String,
+    /// Base URL.
+    pub url: String,
+    /// The schedule as written, if any.
+    pub schedule: Option<String>,
+    /// Its next three fires (UTC, before jitter).
+    pub next_runs: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How many keys each scope has.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyCounts {
+    /// Customer keys.
+    pub customer: usize,
+    /// Agent keys.
+    pub agent: usize,
+    /// Admin keys.
+    pub admin: usize,
+}
+
 impl Config {
-    /// Resolves file, flags and environment. Flags name one source and take precedence over
-    /// the file's sources (which are then ignored); `env` looks up `*_env` indirections.
+    /// Resolves file, flags and environment; `env` looks up `*_env` indirections and the
+    /// `HELPDEX_*` variables. A help center given by flags (`--zendesk-url` / `ZENDESK_URL`)
+    /// and `[[sources]]` in a config file are refused together: one of them would be silently
+    /// ignored.
     pub fn resolve(
         raw: RawConfig,
         data_dir: Option<PathBuf>,
         flags: SourceFlags,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Ok(Self::resolve_with(raw, data_dir, flags, env, Secrets::Required)?.0)
+    }
+
+    /// Validates everything [`Config::resolve`] validates, schedules included, without
+    /// needing the secrets to be set and without any network access.
+    pub fn check(
+        raw: RawConfig,
+        data_dir: Option<PathBuf>,
+        flags: SourceFlags,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<CheckReport, ConfigError> {
+        let (cfg, missing_secrets) =
+            Self::resolve_with(raw, data_dir, flags, env, Secrets::Optional)?;
+        let now = chrono::Utc::now();
+        let sources = cfg
+            .sync
+            .sources
+            .iter()
+            .map(|s| CheckedSource {
+                name: s.name.clone(),
+                url: s.client.base_url.clone(),
+                schedule: s.schedule.clone(),
+                next_runs: s
+                    .schedule
+                    .as_deref()
+                    .and_then(|e| crate::schedule::Schedule::parse(e).ok())
+                    .map(|sch| {
+                        let mut t = now;
+                        let mut out = Vec::new();
+                        while out.len() < 3 {
+                            match sch.next_after(t) {
+                                Some(n) => {
+                                    out.push(n);
+                                    t = n;
+                                }
+                                None => break,
+                            }
+                        }
+                        out
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(CheckReport {
+            data_dir: cfg.data_dir,
+            sources,
+            missing_secrets,
+            keys: KeyCounts {
+                customer: cfg.server.customer_keys.len(),
+                agent: cfg.server.agent_keys.len(),
+                admin: cfg.server.admin_keys.len(),
+            },
+            webhooks: cfg.server.webhook_secret.is_some(),
+        })
+    }
+
+    fn resolve_with(
+        raw: RawConfig,
+        data_dir: Option<PathBuf>,
+        flags: SourceFlags,
+        env: &dyn Fn(&str) -> Option<String>,
+        secrets: Secrets,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
         let data_dir = data_dir
             .or(raw.data_dir)
             .unwrap_or_else(|| PathBuf::from("index"));
         let mut sources = Vec::new();
-        if let Some(url) = flags.url.filter(|u| !u.trim().is_empty()) {
+        let mut missing = Vec::new();
+        let flag_url = flags.url.filter(|u| !u.trim().is_empty());
+        if let Some(url) = &flag_url
+            && !raw.sources.is_empty()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "both --zendesk-url / ZENDESK_URL ({}) and the config file's [[sources]] ({}) name help centers;                  one would be ignored: unset ZENDESK_URL (and --zendesk-url) to use the file, or remove [[sources]]",
+                redact_url(url),
+                raw.sources
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if let Some(url) = flag_url {
+            let url = validate_url(FLAG_SOURCE_NAME, &url)?;
             let auth = auth_from(
                 flags.email,
                 flags.token.map(Secret::new),
                 flags.oauth_token.map(Secret::new),
                 FLAG_SOURCE_NAME,
             )?;
+            validate_schedule(FLAG_SOURCE_NAME, flags.schedule.as_deref())?;
             sources.push(SourceConfig {
                 name: FLAG_SOURCE_NAME.into(),
                 client: ClientConfig::new(url, auth),
@@ -291,15 +488,21 @@ impl Config {
                         s.name
                     )));
                 }
-                let lookup =
+                let url = validate_url(&s.name, &s.url)?;
+                let mut lookup =
                     |direct: Option<Secret>, var: Option<String>, what: &str| match (direct, var) {
                         (Some(d), _) => Ok(Some(d)),
-                        (None, Some(v)) => env(&v).map(|x| Some(Secret::new(x))).ok_or_else(|| {
-                            ConfigError::Invalid(format!(
+                        (None, Some(v)) => match env(&v).filter(|x| !x.trim().is_empty()) {
+                            Some(x) => Ok(Some(Secret::new(x))),
+                            None if secrets == Secrets::Optional => {
+                                missing.push(v);
+                                Ok(None)
+                            }
+                            None => Err(ConfigError::Invalid(format!(
                                 "source '{}': environment variable {v} (its {what}) is not set",
                                 s.name
-                            ))
-                        }),
+                            ))),
+                        },
                         (None, None) => Ok(None),
                     };
                 let token = lookup(s.token.clone(), s.token_env.clone(), "API token")?;
@@ -308,13 +511,24 @@ impl Config {
                     s.oauth_token_env.clone(),
                     "OAuth token",
                 )?;
-                let auth = auth_from(s.email.clone(), token, oauth, &s.name)?;
-                let mut client = ClientConfig::new(s.url.clone(), auth);
+                let token_missing = secrets == Secrets::Optional
+                    && token.is_none()
+                    && s.token.is_none()
+                    && s.token_env.is_some();
+                let auth = if token_missing && oauth.is_none() {
+                    // Only checking: the email is fine, its token is reported missing.
+                    Auth::Anonymous
+                } else {
+                    auth_from(s.email.clone(), token, oauth, &s.name)?
+                };
+                let schedule = s.schedule.or_else(|| flags.schedule.clone());
+                validate_schedule(&s.name, schedule.as_deref())?;
+                let mut client = ClientConfig::new(url, auth);
                 apply_limits(&mut client, &s.limits, &s.name)?;
                 sources.push(SourceConfig {
                     name: s.name,
                     client,
-                    schedule: s.schedule.or_else(|| flags.schedule.clone()),
+                    schedule,
                 });
             }
         }
@@ -330,17 +544,92 @@ impl Config {
             0 => None,
             h => Some(Duration::from_secs(h * 3600)),
         };
-        Ok(Config {
-            data_dir,
-            sync: SyncConfig {
-                sources,
-                reconcile_every: raw.sync.reconcile_every.unwrap_or(1),
-                full_sweep_every,
+        let mut server = raw.server;
+        if secrets == Secrets::Optional
+            && server.webhook_secret.is_none()
+            && let Some(var) = &server.webhook_secret_env
+            && env(var).is_none()
+        {
+            missing.push(var.clone());
+            server.webhook_secret_env = None;
+        }
+        Ok((
+            Config {
+                data_dir,
+                sync: SyncConfig {
+                    sources,
+                    reconcile_every: raw.sync.reconcile_every.unwrap_or(1),
+                    full_sweep_every,
+                },
+                normalize,
+                server: ServerConfig::resolve(server, env)?,
             },
-            normalize,
-            server: ServerConfig::resolve(raw.server, env)?,
-        })
+            missing,
+        ))
     }
+}
+
+/// A URL as it may be shown: without user info.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "an unparsable URL".into(),
+    }
+}
+
+/// Checks a Help Center base URL: `http(s)://host[:port]`, optionally with a path prefix for a
+/// proxy, but not a Help Center page (`/hc/...`), an API path, or credentials.
+fn validate_url(source: &str, raw: &str) -> Result<String, ConfigError> {
+    let bad = |why: String| {
+        ConfigError::Invalid(format!(
+            "source '{source}': {why}; the URL must be the help center's base URL, scheme and host only, e.g. https://acme.zendesk.com"
+        ))
+    };
+    let u = url::Url::parse(raw.trim())
+        .map_err(|e| bad(format!("'{}' is not a URL ({e})", redact_url(raw))))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
+        return Err(bad(format!("'{}' is not an http(s) URL", redact_url(raw))));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad(
+            "the URL carries credentials; give them as --zendesk-email / --zendesk-token (or token_env) instead".into(),
+        ));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad(format!(
+            "'{}' has a query or fragment",
+            redact_url(raw)
+        )));
+    }
+    let path = u.path().trim_end_matches('/');
+    let host = u.host_str().unwrap_or("").to_ascii_lowercase();
+    let page = path == "/hc"
+        || path.starts_with("/hc/")
+        || path.contains("/api/v2")
+        || (host.ends_with(".zendesk.com") && !path.is_empty());
+    if page {
+        let mut base = u.clone();
+        base.set_path("");
+        return Err(bad(format!(
+            "{} has the path {path}, which is a Help Center page or API path, not the base URL (use {})",
+            redact_url(raw),
+            base.as_str().trim_end_matches('/')
+        )));
+    }
+    Ok(raw.trim().to_string())
+}
+
+fn validate_schedule(source: &str, schedule: Option<&str>) -> Result<(), ConfigError> {
+    if let Some(expr) = schedule {
+        crate::schedule::Schedule::parse(expr).map_err(|e| {
+            ConfigError::Invalid(format!("source '{source}': invalid schedule '{expr}': {e}"))
+        })?;
+    }
+    Ok(())
 }
 
 fn auth_from(
@@ -462,6 +751,129 @@ mod tests {
         assert!(matches!(c.sync.sources[1].client.auth, Auth::OAuth(_)));
         let e = Config::resolve(raw, None, SourceFlags::default(), &|_| None).unwrap_err();
         assert!(e.to_string().contains("A_TOKEN"), "{e}");
+    }
+
+    fn flags(url: &str) -> SourceFlags {
+        SourceFlags {
+            url: Some(url.into()),
+            ..SourceFlags::default()
+        }
+    }
+
+    #[test]
+    fn a_set_but_blank_key_is_an_error_not_no_keys() {
+        for (var, value) in [
+            ("HELPDEX_CUSTOMER_KEY", ","),
+            ("HELPDEX_AGENT_KEY", "   "),
+            ("HELPDEX_ADMIN_KEY", ""),
+            ("HELPDEX_ADMIN_KEY", "admin-key-0123456789,,"),
+        ] {
+            let env = |k: &str| (k == var).then(|| value.to_string());
+            let e = Config::resolve(RawConfig::default(), None, SourceFlags::default(), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(var) && e.contains("is set but"),
+                "{var}={value:?}: {e}"
+            );
+        }
+        let env = |k: &str| (k == "HELPDEX_ADMIN_KEY").then(|| "short".to_string());
+        let e = Config::resolve(RawConfig::default(), None, SourceFlags::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 16 characters"), "{e}");
+        let raw: RawConfig = toml::from_str("[server]\ncustomer_keys = [\"  \"]").unwrap();
+        assert!(Config::resolve(raw, None, SourceFlags::default(), &|_| None).is_err());
+        let env = |k: &str| {
+            (k == "HELPDEX_ADMIN_KEY")
+                .then(|| "admin-key-0123456789, admin-key-abcdefghij".to_string())
+        };
+        let c = Config::resolve(RawConfig::default(), None, SourceFlags::default(), &env).unwrap();
+        assert_eq!(c.server.admin_keys.len(), 2);
+    }
+
+    #[test]
+    fn a_help_center_page_is_not_a_base_url() {
+        for bad in [
+            "https://acme.zendesk.com/hc/en-us",
+            "https://acme.zendesk.com/hc",
+            "https://acme.zendesk.com/api/v2/help_center",
+            "https://help.acme.com/hc/en-us/articles/1",
+            "https://bot%40acme.com:tok@acme.zendesk.com",
+            "ftp://acme.zendesk.com",
+            "acme.zendesk.com",
+        ] {
+            let e = Config::resolve(RawConfig::default(), None, flags(bad), &|_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("e.g. https://acme.zendesk.com"), "{bad}: {e}");
+            assert!(!e.contains("tok@"), "credentials echoed: {e}");
+        }
+        let e = Config::resolve(
+            RawConfig::default(),
+            None,
+            flags("https://acme.zendesk.com/hc/en-us"),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("(use https://acme.zendesk.com)"), "{e}");
+        for good in [
+            "https://acme.zendesk.com",
+            "https://acme.zendesk.com/",
+            "http://127.0.0.1:7701",
+            "https://proxy.example.com/zendesk",
+        ] {
+            assert!(
+                Config::resolve(RawConfig::default(), None, flags(good), &|_| None).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_and_file_sources_are_not_mixed_silently() {
+        let raw: RawConfig =
+            toml::from_str("[[sources]]\nname = \"a\"\nurl = \"https://a.zendesk.com\"").unwrap();
+        let e = Config::resolve(raw, None, flags("https://b.zendesk.com"), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ZENDESK_URL") && e.contains("[[sources]] (a)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn check_needs_no_secret_but_refuses_a_bad_schedule() {
+        let raw: RawConfig = toml::from_str(
+            r#"
+            [server]
+            webhook_secret_env = "HOOK"
+            [[sources]]
+            name = "a"
+            url = "https://a.zendesk.com"
+            email = "x@a"
+            token_env = "A_TOKEN"
+            schedule = "*/10 * * * *"
+            "#,
+        )
+        .unwrap();
+        let r = Config::check(raw.clone(), None, SourceFlags::default(), &|_| None).unwrap();
+        assert_eq!(r.missing_secrets, ["A_TOKEN", "HOOK"]);
+        assert_eq!(r.sources[0].next_runs.len(), 3);
+        assert!(Config::resolve(raw.clone(), None, SourceFlags::default(), &|_| None).is_err());
+        let mut bad = raw;
+        bad.sources[0].schedule = Some("every ten minutes".into());
+        let e = Config::check(bad.clone(), None, SourceFlags::default(), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("source 'a': invalid schedule 'every ten minutes'"),
+            "{e}"
+        );
+        let env = |k: &str| matches!(k, "A_TOKEN" | "HOOK").then(|| "x".to_string());
+        assert!(Config::resolve(bad, None, SourceFlags::default(), &env).is_err());
     }
 
     #[test]

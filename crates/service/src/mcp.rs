@@ -1,12 +1,18 @@
-//! `helpdex mcp`: the Model Context Protocol server an AI runtime launches over stdio.
+//! The Model Context Protocol server: over stdio (`helpdex mcp`, which an AI runtime launches)
+//! and over Streamable HTTP at `/mcp` of `helpdex serve` ([`http_service`]).
 //!
-//! Three read-only tools ground answers in the help center: `search_help_center` (cited
-//! passages), `get_context` (a prompt-ready block with numbered citations) and `get_article`
-//! (one article's readable translations). Every result carries a human-readable text item that
-//! shows the citation urls, and `structuredContent` holding the same JSON the CLI prints.
+//! Four read-only tools ground answers in the help center: `search_help_center` (cited
+//! passages), `get_context` (a prompt-ready block with numbered citations), `get_article`
+//! (one article's readable translations) and `verify_citations` (are the citations an answer
+//! used still current?). Every result carries a human-readable text item that shows the
+//! citation urls, and `structuredContent` holding the same JSON the CLI and HTTP API return;
+//! each tool declares that JSON's schema as its `outputSchema`, derived with schemars from the
+//! very types that are serialized.
 //!
-//! Audience is the security boundary. The operator sets [`McpPolicy::max_audience`] on the command
-//! line; a call asking for more is refused with an `isError` result, never silently downgraded or
+//! Audience is the security boundary. Over stdio the operator sets [`McpPolicy::max_audience`]
+//! on the command line; over HTTP it is the scope of the request's API key, checked before the
+//! request reaches the handler, exactly as on `/v1`. A call asking for more is refused with an
+//! `isError` result, never silently downgraded or
 //! elevated. A call that names no audience is answered for a customer, so internal content is
 //! only ever returned on an explicit, permitted `"audience": "agent"`. Customer calls may widen
 //! their view only through `signed_in` and `segments`, which agent calls ignore.
@@ -30,6 +36,7 @@ use helpdex_core::query::{
 };
 use helpdex_core::reader::{LazyReader, ReadError, Reader};
 use helpdex_core::search::{self, ContextResponse, QueryError, SearchResponse};
+use helpdex_core::verify::{CitationRef, CitationStatus, VerifyResponse};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     InitializeResult, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
@@ -49,6 +56,8 @@ pub const TOOL_SEARCH: &str = "search_help_center";
 pub const TOOL_CONTEXT: &str = "get_context";
 /// Tool name: one article's text, by id.
 pub const TOOL_ARTICLE: &str = "get_article";
+/// Tool name: the stale-citation check.
+pub const TOOL_VERIFY: &str = "verify_citations";
 
 /// How much of each passage the text item of `search_help_center` shows; the full text stays in
 /// `structuredContent` and `get_context` / `get_article` return whole passages.
@@ -66,6 +75,43 @@ pub struct McpPolicy {
 #[derive(Debug, thiserror::Error)]
 #[error("mcp session failed: {0}")]
 pub struct McpError(String);
+
+/// The MCP service of `helpdex serve` at `/mcp`: Streamable HTTP, stateless (each POST carries
+/// one JSON-RPC message and gets its answer as JSON), over the server's own reader. The
+/// audience of each call is bounded by the scope [`crate::api::require_key`] put on the request.
+pub fn http_service(
+    state: crate::api::AppState,
+) -> rmcp::transport::streamable_http_server::StreamableHttpService<
+    HelpdexMcp,
+    rmcp::transport::streamable_http_server::session::never::NeverSessionManager,
+> {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_max_request_body_bytes(crate::http::MAX_BODY_BYTES);
+    if !state.keys.is_empty() {
+        // Keys authenticate every request, so the Host check against DNS rebinding (which
+        // only matters for a keyless server on loopback) would only refuse real host names.
+        config = config.disable_allowed_hosts();
+    }
+    let reader = Arc::new(LazyReader::ready(state.engine.reader().clone()));
+    let metrics = state.metrics.clone();
+    StreamableHttpService::new(
+        move || {
+            Ok(HelpdexMcp {
+                reader: reader.clone(),
+                bound: Bound::PerKey,
+                metrics: Some(metrics.clone()),
+            })
+        },
+        Arc::new(Default::default()),
+        config,
+    )
+}
 
 /// Serves MCP on stdin/stdout until the client closes the stream.
 pub async fn serve_stdio(reader: Arc<LazyReader>, policy: McpPolicy) -> Result<(), McpError> {
@@ -102,51 +148,93 @@ where
     Ok(())
 }
 
-/// The MCP handler: the engine plus the operator's policy.
+/// Where the audience bound of a call comes from.
+#[derive(Clone, Copy, Debug)]
+enum Bound {
+    /// The operator's `--audience` (stdio).
+    Fixed(McpPolicy),
+    /// The scope of the request's API key (HTTP); no scope, no answer.
+    PerKey,
+}
+
+/// The MCP handler: a reader, where the audience bound comes from, and (in `serve`) metrics.
 #[derive(Clone)]
-struct HelpdexMcp {
+pub struct HelpdexMcp {
     reader: Arc<LazyReader>,
-    policy: McpPolicy,
+    bound: Bound,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl HelpdexMcp {
     fn new(reader: Arc<LazyReader>, policy: McpPolicy) -> Self {
-        HelpdexMcp { reader, policy }
+        HelpdexMcp {
+            reader,
+            bound: Bound::Fixed(policy),
+            metrics: None,
+        }
+    }
+
+    /// The policy of this call: fixed, or from the HTTP request's key scope.
+    fn policy(&self, context: &RequestContext<RoleServer>) -> Result<McpPolicy, ErrorData> {
+        match self.bound {
+            Bound::Fixed(p) => Ok(p),
+            Bound::PerKey => context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<crate::auth::Scope>())
+                .map(|scope| McpPolicy {
+                    max_audience: scope.max_audience(),
+                })
+                .ok_or_else(|| {
+                    ErrorData::invalid_request("no API key: send Authorization: Bearer KEY", None)
+                }),
+        }
     }
 }
 
 impl ServerHandler for HelpdexMcp {
     fn get_info(&self) -> ServerConfig {
+        let policy = match self.bound {
+            Bound::Fixed(p) => p,
+            // The key of the initialize request is not known here: describe the customer
+            // bound; agent keys see the agent audience offered in their tool schemas.
+            Bound::PerKey => McpPolicy::default(),
+        };
         InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("helpdex", env!("CARGO_PKG_VERSION")))
-            .with_instructions(instructions(&self.policy))
+            .with_instructions(instructions(&policy))
     }
 
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools(&self.policy)))
+        Ok(ListToolsResult::with_all_items(tools(
+            &self.policy(&context)?,
+        )))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        tools(&self.policy).into_iter().find(|t| t.name == name)
+        tools(&McpPolicy::default())
+            .into_iter()
+            .find(|t| t.name == name)
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let policy = self.policy(&context)?;
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let call = match parse_call(&self.policy, &request.name, args) {
+        let call = match parse_call(&policy, &request.name, args) {
             Ok(c) => c,
             Err(CallError::UnknownTool(name)) => {
                 // Unroutable: a protocol error, as the MCP spec shows for unknown tools.
                 return Err(ErrorData::invalid_params(
                     format!(
-                        "unknown tool '{name}'; available: {TOOL_SEARCH}, {TOOL_CONTEXT}, {TOOL_ARTICLE}"
+                        "unknown tool '{name}'; available: {TOOL_SEARCH}, {TOOL_CONTEXT}, {TOOL_ARTICLE}, {TOOL_VERIFY}"
                     ),
                     None,
                 ));
@@ -157,8 +245,18 @@ impl ServerHandler for HelpdexMcp {
             }
         };
         let reader = self.reader.clone();
+        let metrics = self.metrics.clone();
         // tantivy and SQLite block: keep them off the async workers.
-        let result = match tokio::task::spawn_blocking(move || execute(&*reader.get()?, call)).await
+        let result = match tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let kind = call.kind();
+            let r = execute(&*reader.get()?, call);
+            if let Some(m) = &metrics {
+                m.observe_search(kind, "mcp", started.elapsed());
+            }
+            r
+        })
+        .await
         {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
@@ -245,6 +343,34 @@ enum ToolCall {
         locale: Option<String>,
         access: Access,
     },
+    Verify {
+        citations: Vec<CitationRef>,
+        access: Access,
+    },
+}
+
+impl ToolCall {
+    fn kind(&self) -> crate::metrics::SearchKind {
+        use crate::metrics::SearchKind;
+        match self {
+            ToolCall::Search(_) => SearchKind::Search,
+            ToolCall::Context(_) => SearchKind::Context,
+            ToolCall::Article { .. } => SearchKind::Article,
+            ToolCall::Verify { .. } => SearchKind::Verify,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyArgs {
+    citations: Vec<CitationRef>,
+    #[serde(default)]
+    audience: Option<Audience>,
+    #[serde(default)]
+    signed_in: Option<bool>,
+    #[serde(default)]
+    segments: Option<Vec<u64>>,
 }
 
 // The argument shapes. Unknown fields are refused so a misspelt access parameter is reported
@@ -299,6 +425,14 @@ fn parse_call(policy: &McpPolicy, name: &str, args: Value) -> Result<ToolCall, C
             Ok(ToolCall::Article {
                 article_id: a.article_id,
                 locale: a.locale.as_deref().map(contract::normalize_locale),
+                access,
+            })
+        }
+        TOOL_VERIFY => {
+            let a: VerifyArgs = de(TOOL_VERIFY, args)?;
+            let access = resolve_access(policy, a.audience, a.signed_in, a.segments)?;
+            Ok(ToolCall::Verify {
+                citations: a.citations,
                 access,
             })
         }
@@ -357,13 +491,52 @@ fn execute(reader: &Reader, call: ToolCall) -> Result<CallToolResult, ToolError>
                         .unwrap_or_default()
                 ))
             } else {
-                let structured = json!({ "article_id": article_id, "translations": views });
-                let mut r = CallToolResult::success(vec![ContentBlock::text(article_text(&views))]);
-                r.structured_content = Some(structured);
-                r
+                let text = article_text(&views);
+                let structured = crate::api::ArticleResponse {
+                    article_id,
+                    translations: views,
+                };
+                tool_result(text, &structured)
             }
         }
+        ToolCall::Verify { citations, access } => {
+            let resp =
+                helpdex_core::verify::verify(reader, &citations, &access).map_err(|e| match e {
+                    helpdex_core::verify::VerifyError::Invalid(i) => {
+                        ToolError(QueryError::Invalid(i))
+                    }
+                    helpdex_core::verify::VerifyError::Read(r) => ToolError(QueryError::Read(r)),
+                })?;
+            tool_result(verify_text(&resp), &resp)
+        }
     })
+}
+
+/// The text item of `verify_citations`: one line per citation.
+fn verify_text(resp: &VerifyResponse) -> String {
+    let mut out = if resp.all_current {
+        "Every citation is current.\n".to_string()
+    } else {
+        "Some citations are stale: re-ground the answer (search again) before using them.\n"
+            .to_string()
+    };
+    for (i, c) in resp.results.iter().enumerate() {
+        let what = c
+            .passage_id
+            .as_deref()
+            .or(c.url.as_deref())
+            .unwrap_or("citation");
+        let status = match c.status {
+            CitationStatus::Current => "current".to_string(),
+            CitationStatus::Changed => format!(
+                "changed (now {})",
+                c.current_url.as_deref().unwrap_or("see the article")
+            ),
+            CitationStatus::Gone => "gone: do not cite it".to_string(),
+        };
+        out.push_str(&format!("[{}] {what}: {status}\n", i + 1));
+    }
+    out
 }
 
 fn tool_result<T: serde::Serialize>(text: String, structured: &T) -> CallToolResult {
@@ -588,6 +761,7 @@ fn tools(policy: &McpPolicy) -> Vec<Tool> {
         ),
     )
     .with_title("Search the help center")
+    .with_output_schema::<SearchResponse>()
     .with_annotations(read_only.clone());
     let context = Tool::new(
         TOOL_CONTEXT,
@@ -615,6 +789,7 @@ fn tools(policy: &McpPolicy) -> Vec<Tool> {
         ),
     )
     .with_title("Grounding context with citations")
+    .with_output_schema::<ContextResponse>()
     .with_annotations(read_only.clone());
     let article = Tool::new(
         TOOL_ARTICLE,
@@ -631,8 +806,37 @@ fn tools(policy: &McpPolicy) -> Vec<Tool> {
         ),
     )
     .with_title("Read a help center article")
+    .with_output_schema::<crate::api::ArticleResponse>()
+    .with_annotations(read_only.clone());
+    let verify = Tool::new(
+        TOOL_VERIFY,
+        "Check whether citations you used are still current before reusing an answer (a cached \
+         answer, or an earlier turn of a long conversation). Send the hits or citations exactly \
+         as search_help_center or get_context returned them. Each comes back current, changed \
+         (quote it again from its current url) or gone (do not cite it).",
+        object_schema(
+            props(json!({
+                "citations": {
+                    "type": "array", "minItems": 1, "maxItems": helpdex_core::verify::MAX_CITATIONS,
+                    "description": "Hits or citations as returned: each needs its passage_id, or its url and content_hash; other fields are ignored.",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "passage_id": { "type": "string" },
+                            "url": { "type": "string" },
+                            "content_hash": { "type": "string" }
+                        }
+                    }
+                }
+            })),
+            policy,
+            &["citations"],
+        ),
+    )
+    .with_title("Check citations for staleness")
+    .with_output_schema::<VerifyResponse>()
     .with_annotations(read_only);
-    vec![search, context, article]
+    vec![search, context, article, verify]
 }
 
 #[cfg(test)]
@@ -884,17 +1088,27 @@ mod tests {
             .expect("tools array")
             .clone();
         let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-        assert_eq!(names, [TOOL_SEARCH, TOOL_CONTEXT, TOOL_ARTICLE]);
+        assert_eq!(
+            names,
+            [TOOL_SEARCH, TOOL_CONTEXT, TOOL_ARTICLE, TOOL_VERIFY]
+        );
         for t in &tools {
             let schema = &t["inputSchema"];
             assert_eq!(schema["type"], "object", "{t}");
-            for p in ["audience", "signed_in", "segments", "locale"] {
+            for p in ["audience", "signed_in", "segments"] {
                 assert!(
                     schema["properties"][p].is_object(),
                     "{} lacks {p}",
                     t["name"]
                 );
             }
+            if t["name"] != TOOL_VERIFY {
+                assert!(schema["properties"]["locale"].is_object(), "{t}");
+            }
+            // Output schemas are derived from the serialized types.
+            let out = &t["outputSchema"];
+            assert_eq!(out["type"], "object", "{t}");
+            assert!(out["properties"].is_object(), "{t}");
             // A customer-only server does not offer the agent audience.
             assert_eq!(
                 schema["properties"]["audience"]["enum"],

@@ -1,45 +1,163 @@
-//! Prometheus metrics for `GET /metrics`, in the OpenMetrics text format.
-//!
-//! Built on `prometheus-client`, the Prometheus project's Rust client. It appends `_total` to
-//! counter names, so the counter registered as `helpdex_sync_runs` is exposed as
-//! `helpdex_sync_runs_total`. Serve [`Metrics::render`] with [`CONTENT_TYPE`].
+//! Prometheus metrics of `helpdex serve`, served at `/metrics` as Prometheus text 0.0.4 or, when
+//! the `Accept` header asks for it, OpenMetrics 1.0 ([`Format::negotiate`]). Counts, sizes and
+//! latencies only: never content, never a query, never a secret. Every label has a bounded set
+//! of values (routes are templates, unknown methods are `other`, statuses are codes, Zendesk
+//! errors are classes).
 //!
 //! | metric | type | labels |
 //! |---|---|---|
+//! | `helpdex_build_info` | gauge (1) | `version`, `commit` |
 //! | `helpdex_sync_runs_total` | counter | `source`, `result` (`ok`/`error`) |
 //! | `helpdex_sync_articles_total` | counter | `source`, `change` (`added`/`updated`/`removed`) |
 //! | `helpdex_sync_duration_seconds` | histogram | `source` |
 //! | `helpdex_last_sync_success_timestamp_seconds` | gauge | `source` |
 //! | `helpdex_zendesk_requests_total` | counter | `source` |
+//! | `helpdex_zendesk_errors_total` | counter | `source`, `status` (`401`, `403`, `404`, `429`, `4xx`, `5xx`, `transport`, `malformed`, `other`) |
 //! | `helpdex_rate_limit_wait_seconds_total` | counter | `source` |
-//! | `helpdex_articles` | gauge | `visibility` |
+//! | `helpdex_webhooks_total` | counter | `outcome` (`accepted`, `duplicate`) |
+//! | `helpdex_articles` | gauge | `visibility` (articles with a published translation) |
+//! | `helpdex_translations` | gauge | `visibility`, `locale` |
+//! | `helpdex_index_passages` | gauge | |
+//! | `helpdex_index_bytes`, `helpdex_store_bytes` | gauge | |
+//! | `helpdex_index_generation` | gauge (1) | `generation` |
+//! | `helpdex_search_duration_seconds` | histogram | `kind` (`search`/`context`/`verify`/`article`), `surface` (`http`/`mcp`) |
 //! | `helpdex_http_request_duration_seconds` | histogram | `route`, `method`, `status` |
-//! | `helpdex_index_generation_info` | info (always 1) | `generation` |
+//! | `process_*` | | CPU seconds, resident and virtual memory, open and max fds, threads, start time (Linux) |
 
+use helpdex_core::model::Visibility;
+use helpdex_core::reader::{ReadError, Reader};
+use helpdex_core::store::{Count, StoreRead};
 use helpdex_sync::SourceReport;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// `Content-Type` of [`Metrics::render`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The exposition formats `/metrics` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4 (`text/plain`): what every scraper and `promtool` read.
+    Classic,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format an `Accept` header prefers: OpenMetrics when it is asked for at least as
+    /// strongly as plain text, else the classic format.
+    pub fn negotiate(accept: &str) -> Format {
+        let (mut om, mut text) = (0.0f32, 0.0f32);
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => om = om.max(q),
+                "text/plain" | "text/*" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if om > 0.0 && om >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Classic
+        }
+    }
+
+    /// The `Content-Type` of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Classic => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The `method` label of an HTTP request: one of a fixed set, else `other`, so a client
+/// sending made-up methods cannot grow the label set.
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// What a timed read was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchKind {
+    /// Cited passages.
+    Search,
+    /// A grounding context.
+    Context,
+    /// A stale-citation check.
+    Verify,
+    /// An article view.
+    Article,
+}
+
+impl SearchKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SearchKind::Search => "search",
+            SearchKind::Context => "context",
+            SearchKind::Verify => "verify",
+            SearchKind::Article => "article",
+        }
+    }
+}
+
+/// The class of a failed sync's Zendesk error, from the error's message (the sync report
+/// carries it as text): the HTTP status where there is one, else the kind of failure.
+pub fn zendesk_error_class(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.contains("(401)") {
+        "401"
+    } else if e.contains("(403)") {
+        "403"
+    } else if e.contains("answered 404") {
+        "404"
+    } else if e.contains("rate limit") {
+        "429"
+    } else if e.contains("server error 5") {
+        "5xx"
+    } else if e.contains("could not reach zendesk") {
+        "transport"
+    } else if e.contains("malformed response") {
+        "malformed"
+    } else if let Some(at) = e.find("zendesk answered 4") {
+        let _ = at;
+        "4xx"
+    } else {
+        "other"
+    }
+}
 
 /// Sync durations: from a quiet incremental run to a first full sync of a large help center.
 const SYNC_BUCKETS: [f64; 12] = [
     0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 
-/// API latencies: searches answer in milliseconds.
-const HTTP_BUCKETS: [f64; 12] = [
+/// API and search latencies: searches answer in milliseconds.
+const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
@@ -61,8 +179,14 @@ struct ChangeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct VisibilityLabels {
-    visibility: String,
+struct StatusLabels {
+    source: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -72,25 +196,220 @@ struct HttpLabels {
     status: String,
 }
 
-/// The live generation as an OpenMetrics info metric, read at scrape time (the library's
-/// `Info` is fixed at registration, but a rebuild swaps the generation).
-#[derive(Debug, Clone, Default)]
-struct GenerationInfo(Arc<RwLock<Option<String>>>);
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SearchLabels {
+    kind: String,
+    surface: String,
+}
 
-impl Collector for GenerationInfo {
+/// What the store and index hold, read at scrape time so the gauges are never stale.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreSnapshot {
+    /// Articles with a published translation, by visibility.
+    pub articles: Vec<(Visibility, i64)>,
+    /// Published translations by visibility and locale.
+    pub translations: Vec<Count>,
+    /// The live generation and its passages, once built.
+    pub index: Option<(String, u64)>,
+    /// Bytes of the live generation's directory.
+    pub index_bytes: u64,
+    /// Bytes of the state database (with its WAL).
+    pub store_bytes: u64,
+}
+
+impl StoreSnapshot {
+    /// Reads counts and sizes of a data directory.
+    pub fn read(reader: &Reader, data_dir: &Path) -> Result<StoreSnapshot, ReadError> {
+        let (articles, translations) =
+            reader.store(|s| s.snapshot(|s| Ok((s.article_counts()?, s.counts(None)?))))?;
+        let index = reader.index_status().ok();
+        let index_bytes = index
+            .as_ref()
+            .map(|i| {
+                dir_bytes(
+                    &data_dir
+                        .join(helpdex_core::engine::TANTIVY_DIR)
+                        .join(&i.generation),
+                )
+            })
+            .unwrap_or(0);
+        let store_bytes = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                std::fs::metadata(
+                    data_dir.join(format!("{}{suffix}", helpdex_core::store::DB_FILE)),
+                )
+                .ok()
+            })
+            .map(|m| m.len())
+            .sum();
+        Ok(StoreSnapshot {
+            articles,
+            translations,
+            index: index.map(|i| (i.generation, i.passages)),
+            index_bytes,
+            store_bytes,
+        })
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+type LabelPairs = Vec<(String, String)>;
+
+/// Gauges whose value is 1 and whose meaning is their labels (build, live generation): the
+/// current label set only, replaced when it changes. A gauge rather than an OpenMetrics
+/// `info`, which the classic format and older `promtool` do not know.
+#[derive(Debug, Clone)]
+struct InfoGauge {
+    name: &'static str,
+    help: &'static str,
+    labels: Arc<RwLock<Option<LabelPairs>>>,
+}
+
+impl InfoGauge {
+    fn new(name: &'static str, help: &'static str) -> InfoGauge {
+        InfoGauge {
+            name,
+            help,
+            labels: Arc::default(),
+        }
+    }
+
+    fn set(&self, labels: LabelPairs) {
+        *self.labels.write().unwrap_or_else(|e| e.into_inner()) = Some(labels);
+    }
+}
+
+impl Collector for InfoGauge {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let current = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let Some(generation) = current else {
+        let current = self
+            .labels
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(labels) = current else {
             return Ok(());
         };
-        let info = Info::new(vec![("generation".to_string(), generation)]);
-        let metric = encoder.encode_descriptor(
-            "helpdex_index_generation",
-            "The live index generation",
+        let mut metric =
+            encoder.encode_descriptor(self.name, self.help, None, MetricType::Gauge)?;
+        ConstGauge::new(1i64).encode(metric.encode_family(&labels)?)
+    }
+}
+
+/// The process's own resources, read from `/proc` at scrape time (Linux; nothing elsewhere).
+#[derive(Debug, Clone, Copy)]
+struct ProcessCollector;
+
+/// What [`ProcessCollector`] reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ProcessStats {
+    cpu_seconds: f64,
+    resident_bytes: u64,
+    virtual_bytes: u64,
+    threads: u64,
+    start_time_seconds: Option<f64>,
+    open_fds: u64,
+    max_fds: Option<u64>,
+}
+
+/// Linux reports `/proc/self/stat` times in clock ticks of 100 Hz (`USER_HZ`, fixed by the ABI).
+const CLOCK_TICKS: f64 = 100.0;
+
+fn process_stats() -> Option<ProcessStats> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    let (utime, stime) = (field(14)?, field(15)?);
+    let threads = field(20)?;
+    let start_ticks = field(22)?;
+    let virtual_bytes = field(23)?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let resident_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // `/proc/stat` is hidden under systemd's ProcSubset=pid: then the start time is left out.
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    let open_fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
+    Some(ProcessStats {
+        cpu_seconds: (utime + stime) as f64 / CLOCK_TICKS,
+        resident_bytes: resident_kb * 1024,
+        virtual_bytes,
+        threads,
+        start_time_seconds: boot.map(|b| b as f64 + start_ticks as f64 / CLOCK_TICKS),
+        open_fds,
+        max_fds: crate::http::open_file_limit(),
+    })
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(p) = process_stats() else {
+            return Ok(());
+        };
+        let m = encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
             None,
-            info.metric_type(),
+            MetricType::Counter,
         )?;
-        info.encode(metric)
+        ConstCounter::new(p.cpu_seconds).encode(m)?;
+        let mut gauge = |name: &str, help: &str, v: f64| -> Result<(), std::fmt::Error> {
+            let m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(v).encode(m)
+        };
+        gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            p.resident_bytes as f64,
+        )?;
+        gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+            p.virtual_bytes as f64,
+        )?;
+        gauge("process_threads", "Number of OS threads", p.threads as f64)?;
+        if let Some(t) = p.start_time_seconds {
+            gauge(
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds",
+                t,
+            )?;
+        }
+        gauge(
+            "process_open_fds",
+            "Number of open file descriptors",
+            p.open_fds as f64,
+        )?;
+        if let Some(max) = p.max_fds {
+            gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                max as f64,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -105,10 +424,18 @@ pub struct Metrics {
     sync_duration: HistogramFamily<SourceLabels>,
     last_success: Family<SourceLabels, Gauge>,
     zendesk_requests: Family<SourceLabels, Counter>,
+    zendesk_errors: Family<StatusLabels, Counter>,
     rate_limit_wait: Family<SourceLabels, Counter<f64, AtomicU64>>,
-    articles: Family<VisibilityLabels, Gauge>,
+    webhooks: Family<OutcomeLabels, Counter>,
+    articles: Family<Vec<(String, String)>, Gauge>,
+    translations: Family<Vec<(String, String)>, Gauge>,
+    passages: Gauge,
+    index_bytes: Gauge,
+    store_bytes: Gauge,
+    search_duration: HistogramFamily<SearchLabels>,
     http_duration: HistogramFamily<HttpLabels>,
-    generation: GenerationInfo,
+    generation: InfoGauge,
+    build: InfoGauge,
 }
 
 impl Default for Metrics {
@@ -126,55 +453,108 @@ impl Metrics {
             sync_duration: Family::new_with_constructor(|| Histogram::new(SYNC_BUCKETS)),
             last_success: Family::default(),
             zendesk_requests: Family::default(),
+            zendesk_errors: Family::default(),
             rate_limit_wait: Family::default(),
+            webhooks: Family::default(),
             articles: Family::default(),
-            http_duration: Family::new_with_constructor(|| Histogram::new(HTTP_BUCKETS)),
-            generation: GenerationInfo::default(),
+            translations: Family::default(),
+            passages: Gauge::default(),
+            index_bytes: Gauge::default(),
+            store_bytes: Gauge::default(),
+            search_duration: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
+            http_duration: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
+            generation: InfoGauge::new("helpdex_index_generation", "The live index generation (1)"),
+            build: InfoGauge::new("helpdex_build_info", "Version and commit of this build (1)"),
             registry: Registry::default(),
         };
-        m.registry.register(
+        let r = &mut m.registry;
+        r.register_collector(Box::new(m.build.clone()));
+        r.register(
             "helpdex_sync_runs",
             "Sync runs per source and result",
             m.sync_runs.clone(),
         );
-        m.registry.register(
+        r.register(
             "helpdex_sync_articles",
             "Articles added, updated or removed by syncs",
             m.sync_articles.clone(),
         );
-        m.registry.register(
+        r.register(
             "helpdex_sync_duration_seconds",
             "Wall time of one source's sync",
             m.sync_duration.clone(),
         );
-        m.registry.register(
+        r.register(
             "helpdex_last_sync_success_timestamp_seconds",
             "Unix time of the last successful sync per source",
             m.last_success.clone(),
         );
-        m.registry.register(
+        r.register(
             "helpdex_zendesk_requests",
             "HTTP requests made to Zendesk, retries included",
             m.zendesk_requests.clone(),
         );
-        m.registry.register(
+        r.register(
+            "helpdex_zendesk_errors",
+            "Sync runs that failed on a Zendesk error, by HTTP status or kind",
+            m.zendesk_errors.clone(),
+        );
+        r.register(
             "helpdex_rate_limit_wait_seconds",
             "Seconds spent waiting on Zendesk rate limits",
             m.rate_limit_wait.clone(),
         );
-        m.registry.register(
+        r.register(
+            "helpdex_webhooks",
+            "Zendesk webhook deliveries accepted or recognised as duplicates",
+            m.webhooks.clone(),
+        );
+        r.register(
             "helpdex_articles",
-            "Indexed articles per visibility",
+            "Articles with a published translation, per visibility",
             m.articles.clone(),
         );
-        m.registry.register(
+        r.register(
+            "helpdex_translations",
+            "Published translations per visibility and locale",
+            m.translations.clone(),
+        );
+        r.register(
+            "helpdex_index_passages",
+            "Passages in the live index",
+            m.passages.clone(),
+        );
+        r.register(
+            "helpdex_index_bytes",
+            "Size of the live index generation on disk",
+            m.index_bytes.clone(),
+        );
+        r.register(
+            "helpdex_store_bytes",
+            "Size of the state database on disk, WAL included",
+            m.store_bytes.clone(),
+        );
+        r.register_collector(Box::new(m.generation.clone()));
+        r.register(
+            "helpdex_search_duration_seconds",
+            "Time to answer a search, context, verify or article read, HTTP and MCP alike",
+            m.search_duration.clone(),
+        );
+        r.register(
             "helpdex_http_request_duration_seconds",
             "Latency of helpdex API requests",
             m.http_duration.clone(),
         );
-        m.registry
-            .register_collector(Box::new(m.generation.clone()));
+        r.register_collector(Box::new(ProcessCollector));
         m
+    }
+
+    /// Sets the build info (version and commit).
+    pub fn set_build(&self, build: &crate::BuildInfo) {
+        self.build.set(vec![
+            ("version".into(), build.version.to_string()),
+            ("commit".into(), build.commit.to_string()),
+        ]);
     }
 
     /// Records one source's sync (call once per entry of a `SyncReport`).
@@ -190,6 +570,14 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+        if let Some(e) = &report.error {
+            self.zendesk_errors
+                .get_or_create(&StatusLabels {
+                    source: report.source.clone(),
+                    status: zendesk_error_class(e).into(),
+                })
+                .inc();
+        }
         for (change, n) in [
             ("added", report.added),
             ("updated", report.updated),
@@ -222,10 +610,19 @@ impl Metrics {
         self.rate_limit_wait.get_or_create(&source).inc_by(wait);
     }
 
+    /// Records a webhook delivery (`accepted` or `duplicate`).
+    pub fn record_webhook(&self, outcome: &'static str) {
+        self.webhooks
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
     /// Records one API request. `route` must be the matched route template (axum's
-    /// `MatchedPath`, e.g. `/v1/admin/jobs/{id}`), never the raw path, to bound the number of
-    /// series; use `"unmatched"` for 404s.
-    pub fn record_http(&self, route: &str, method: &str, status: u16, duration: Duration) {
+    /// `MatchedPath`, e.g. `/v1/admin/jobs/{id}`), never the raw path, and `method` one of
+    /// [`method_label`]'s values, to bound the number of series; use `"unmatched"` for 404s.
+    pub fn record_http(&self, route: &str, method: &'static str, status: u16, duration: Duration) {
         let labels = HttpLabels {
             route: route.into(),
             method: method.into(),
@@ -236,30 +633,106 @@ impl Metrics {
             .observe(duration.as_secs_f64());
     }
 
-    /// Sets the number of indexed articles of one visibility (`public`, `internal`); call at
-    /// scrape time from the store's counts.
-    pub fn set_articles(&self, visibility: &str, n: u64) {
-        let labels = VisibilityLabels {
-            visibility: visibility.into(),
-        };
-        self.articles
-            .get_or_create(&labels)
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// Records the time of one read (search, context, verify, article) on a surface (`http`,
+    /// `mcp`), measured around the read itself.
+    pub fn observe_search(&self, kind: SearchKind, surface: &'static str, took: Duration) {
+        self.search_duration
+            .get_or_create(&SearchLabels {
+                kind: kind.as_str().into(),
+                surface: surface.into(),
+            })
+            .observe(took.as_secs_f64());
     }
 
-    /// Sets the live index generation, replacing the previous one.
-    pub fn set_index_generation(&self, generation: &str) {
-        *self.generation.0.write().unwrap_or_else(|e| e.into_inner()) =
-            Some(generation.to_string());
+    /// Sets the store and index gauges from a scrape-time snapshot. Series of visibilities
+    /// and locales that no longer exist are dropped.
+    pub fn set_store(&self, s: &StoreSnapshot) {
+        self.articles.clear();
+        for v in ["public", "signed_in", "restricted", "internal"] {
+            let n = s
+                .articles
+                .iter()
+                .filter(|(vis, _)| vis.as_str() == v)
+                .map(|(_, n)| *n)
+                .sum::<i64>();
+            self.articles
+                .get_or_create(&vec![("visibility".into(), v.into())])
+                .set(n);
+        }
+        self.translations.clear();
+        for c in &s.translations {
+            self.translations
+                .get_or_create(&vec![
+                    ("visibility".into(), c.visibility.as_str().into()),
+                    ("locale".into(), c.locale.clone()),
+                ])
+                .set(c.translations);
+        }
+        if let Some((generation, passages)) = &s.index {
+            self.generation
+                .set(vec![("generation".into(), generation.clone())]);
+            self.passages
+                .set(i64::try_from(*passages).unwrap_or(i64::MAX));
+        }
+        self.index_bytes
+            .set(i64::try_from(s.index_bytes).unwrap_or(i64::MAX));
+        self.store_bytes
+            .set(i64::try_from(s.store_bytes).unwrap_or(i64::MAX));
     }
 
-    /// The OpenMetrics text exposition of every metric.
-    pub fn render(&self) -> String {
+    /// The exposition of every metric in `format`.
+    pub fn render(&self, format: Format) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Classic => to_classic(&out),
+        }
     }
+}
+
+/// OpenMetrics text to Prometheus text 0.0.4: counter families are named with their `_total`
+/// suffix (the classic format names a family after its samples), `info` becomes a gauge named
+/// `_info`, and `# UNIT` and `# EOF` lines go.
+fn to_classic(om: &str) -> String {
+    let mut renamed = std::collections::HashMap::new();
+    for line in om.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut p = rest.split(' ');
+            if let (Some(name), Some(ty)) = (p.next(), p.next()) {
+                match ty {
+                    "counter" => {
+                        renamed.insert(name.to_string(), (format!("{name}_total"), "counter"));
+                    }
+                    "info" => {
+                        renamed.insert(name.to_string(), (format!("{name}_info"), "gauge"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (*p, rest)));
+        if let Some((prefix, rest)) = meta {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            if let Some((new, ty)) = renamed.get(name) {
+                let tail = if prefix == "# TYPE " { *ty } else { tail };
+                out.push_str(&format!("{prefix}{new} {tail}\n"));
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -290,8 +763,11 @@ mod tests {
         let m = Metrics::new();
         m.record_sync(&report("acme", None));
         m.record_sync(&report("acme", None));
-        m.record_sync(&report("acme", Some("zendesk unreachable")));
-        let text = m.render();
+        m.record_sync(&report(
+            "acme",
+            Some("could not reach zendesk at acme.test after 5 attempts: connection refused"),
+        ));
+        let text = m.render(Format::OpenMetrics);
         assert_eq!(
             line(
                 &text,
@@ -305,6 +781,10 @@ mod tests {
                 r#"helpdex_sync_runs_total{source="acme",result="error"}"#
             ),
             Some(r#"helpdex_sync_runs_total{source="acme",result="error"} 1"#)
+        );
+        assert!(
+            text.contains(r#"helpdex_zendesk_errors_total{source="acme",status="transport"} 1"#),
+            "{text}"
         );
         assert!(
             text.contains(r#"helpdex_sync_articles_total{source="acme",change="added"} 9"#),
@@ -323,15 +803,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"helpdex_sync_duration_seconds_sum{source="acme"} 12.0"#),
-            "{text}"
-        );
-        assert!(
             text.contains(r#"helpdex_sync_duration_seconds_bucket{le="5.0",source="acme"} 3"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"helpdex_sync_duration_seconds_bucket{le="2.5",source="acme"} 0"#),
             "{text}"
         );
         assert!(text.contains("# TYPE helpdex_sync_runs counter"), "{text}");
@@ -339,89 +811,222 @@ mod tests {
     }
 
     #[test]
-    fn last_success_only_moves_on_success() {
+    fn zendesk_errors_are_classed_by_status_from_the_client_s_own_messages() {
+        use helpdex_zendesk::ZendeskError as Z;
+        let p = || "/api/v2/help_center/incremental/articles.json".to_string();
+        let cases = [
+            (
+                Z::Unauthorized {
+                    path: p(),
+                    what: "the API token",
+                }
+                .to_string(),
+                "401",
+            ),
+            (
+                Z::Forbidden {
+                    path: p(),
+                    hint: "admin".into(),
+                }
+                .to_string(),
+                "403",
+            ),
+            (Z::NotFound { path: p() }.to_string(), "404"),
+            (
+                Z::RateLimited {
+                    path: p(),
+                    wait: Duration::from_secs(900),
+                    cap: Duration::from_secs(300),
+                }
+                .to_string(),
+                "429",
+            ),
+            (
+                Z::Server {
+                    path: p(),
+                    status: 503,
+                    attempts: 5,
+                }
+                .to_string(),
+                "5xx",
+            ),
+            (
+                Z::Client {
+                    path: p(),
+                    status: 422,
+                    detail: "x".into(),
+                }
+                .to_string(),
+                "4xx",
+            ),
+            (
+                Z::Transport {
+                    path: p(),
+                    attempts: 5,
+                    detail: "connection failed".into(),
+                }
+                .to_string(),
+                "transport",
+            ),
+            (
+                Z::Malformed {
+                    path: p(),
+                    attempts: 5,
+                    detail: "eof".into(),
+                }
+                .to_string(),
+                "malformed",
+            ),
+            ("disk full".to_string(), "other"),
+        ];
+        for (message, class) in cases {
+            assert_eq!(
+                zendesk_error_class(&format!("syncing acme: {message}")),
+                class,
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        use axum::http::Method;
         let m = Metrics::new();
-        m.record_sync(&SourceReport {
-            rate_limit_wait_secs: 0.0,
-            ..report("broken", Some("401"))
+        for i in 0..100 {
+            let method = Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
+            m.record_http(
+                "unmatched",
+                method_label(&method),
+                405,
+                Duration::from_millis(1),
+            );
+        }
+        let text = m.render(Format::Classic);
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("helpdex_http_request_duration_seconds_count"))
+            .count();
+        assert_eq!(series, 1, "{text}");
+        assert!(text.contains(r#"method="other""#), "{text}");
+    }
+
+    #[test]
+    fn classic_names_counter_families_after_their_samples() {
+        let m = Metrics::new();
+        m.record_sync(&report("acme", None));
+        m.set_build(&crate::BuildInfo {
+            version: "1.2.3",
+            commit: "abc123",
         });
-        // Series exist from the first sync, even at zero.
+        let text = m.render(Format::Classic);
         assert!(
-            m.render()
-                .contains("helpdex_rate_limit_wait_seconds_total{source=\"broken\"} 0.0\n")
+            text.contains("# TYPE helpdex_sync_runs_total counter\n"),
+            "{text}"
         );
         assert!(
-            !m.render()
-                .contains(r#"helpdex_last_sync_success_timestamp_seconds{source="broken"}"#)
+            text.contains("# HELP helpdex_sync_runs_total Sync runs"),
+            "{text}"
         );
-        m.record_sync(&report("fine", None));
-        let text = m.render();
-        let l = line(
-            &text,
-            r#"helpdex_last_sync_success_timestamp_seconds{source="fine"}"#,
-        )
-        .unwrap();
-        let t: i64 = l.rsplit(' ').next().unwrap().parse().unwrap();
-        assert!((t - chrono::Utc::now().timestamp()).abs() < 60);
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(!text.contains("# UNIT"), "{text}");
+        assert!(
+            text.contains("# TYPE helpdex_sync_duration_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"helpdex_build_info{version="1.2.3",commit="abc123"} 1"#),
+            "{text}"
+        );
+        // Every sample belongs to the family its TYPE line names.
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        for sample in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = sample.split(['{', ' ']).next().unwrap_or("");
+            assert!(
+                families.iter().any(|f| name == *f
+                    || ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|s| name == format!("{f}{s}"))),
+                "{name} has no family in {families:?}"
+            );
+        }
     }
 
     #[test]
-    fn http_requests_are_a_latency_histogram() {
-        let m = Metrics::new();
-        m.record_http("/v1/search", "GET", 200, Duration::from_millis(3));
-        m.record_http("/v1/search", "GET", 200, Duration::from_millis(40));
-        m.record_http("/v1/search", "GET", 400, Duration::from_millis(1));
-        let text = m.render();
-        assert!(
-            text.contains("# TYPE helpdex_http_request_duration_seconds histogram"),
-            "{text}"
+    fn negotiation_prefers_what_the_scraper_asks_for() {
+        assert_eq!(Format::negotiate(""), Format::Classic);
+        assert_eq!(Format::negotiate("text/plain"), Format::Classic);
+        assert_eq!(
+            Format::negotiate(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            ),
+            Format::OpenMetrics
         );
-        assert!(text.contains(r#"helpdex_http_request_duration_seconds_count{route="/v1/search",method="GET",status="200"} 2"#), "{text}");
-        assert!(text.contains(r#"helpdex_http_request_duration_seconds_bucket{le="0.005",route="/v1/search",method="GET",status="200"} 1"#), "{text}");
-        assert!(text.contains(r#"helpdex_http_request_duration_seconds_count{route="/v1/search",method="GET",status="400"} 1"#), "{text}");
+        assert_eq!(
+            Format::negotiate("text/plain;q=1, application/openmetrics-text;q=0.5"),
+            Format::Classic
+        );
+        assert_eq!(
+            Format::negotiate("application/openmetrics-text;q=0"),
+            Format::Classic
+        );
     }
 
     #[test]
-    fn gauges_are_set_not_added() {
+    fn store_gauges_count_articles_and_drop_vanished_series() {
         let m = Metrics::new();
+        let mut s = StoreSnapshot {
+            articles: vec![(Visibility::Public, 10), (Visibility::Internal, 2)],
+            translations: vec![Count {
+                visibility: Visibility::Public,
+                locale: "de".into(),
+                translations: 7,
+            }],
+            index: Some(("g1".into(), 120)),
+            index_bytes: 4096,
+            store_bytes: 8192,
+        };
+        m.set_store(&s);
+        s.translations.clear();
+        s.index = Some(("g2".into(), 130));
+        m.set_store(&s);
+        let text = m.render(Format::Classic);
         assert!(
-            !m.render().contains("helpdex_index_generation"),
-            "no generation before one is set"
-        );
-        m.set_articles("public", 10);
-        m.set_articles("public", 7);
-        m.set_articles("internal", 2);
-        m.set_index_generation("g1");
-        m.set_index_generation("g2");
-        m.set_index_generation("g2");
-        let text = m.render();
-        assert!(
-            text.contains("helpdex_articles{visibility=\"public\"} 7\n"),
+            text.contains("helpdex_articles{visibility=\"public\"} 10\n"),
             "{text}"
         );
         assert!(
-            text.contains("helpdex_articles{visibility=\"internal\"} 2\n"),
+            text.contains("helpdex_articles{visibility=\"signed_in\"} 0\n"),
             "{text}"
         );
+        assert!(!text.contains("helpdex_translations{"), "{text}");
         assert!(
-            text.contains("# TYPE helpdex_index_generation info\n"),
+            text.contains("helpdex_index_generation{generation=\"g2\"} 1\n"),
             "{text}"
         );
-        assert!(
-            text.contains("helpdex_index_generation_info{generation=\"g2\"} 1\n"),
-            "{text}"
-        );
-        assert!(!text.contains("generation=\"g1\""), "{text}");
+        assert!(!text.contains("g1"), "{text}");
+        assert!(text.contains("helpdex_index_passages 130\n"), "{text}");
+        assert!(text.contains("helpdex_index_bytes 4096\n"), "{text}");
     }
 
     #[test]
-    fn label_values_are_escaped() {
-        let m = Metrics::new();
-        m.record_http("/v1/\"odd\"", "GET", 200, Duration::from_millis(1));
+    fn process_metrics_are_read_on_linux() {
+        if !Path::new("/proc/self/stat").exists() {
+            return;
+        }
+        let p = process_stats().expect("readable /proc");
         assert!(
-            m.render().contains(r#"route="/v1/\"odd\"""#),
-            "{}",
-            m.render()
+            p.resident_bytes > 0 && p.threads >= 1 && p.open_fds >= 3,
+            "{p:?}"
         );
+        let text = Metrics::new().render(Format::Classic);
+        assert!(
+            text.contains("# TYPE process_cpu_seconds_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
     }
 }

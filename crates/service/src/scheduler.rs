@@ -46,7 +46,7 @@ pub type JobId = u64;
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Why a job exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     /// A cron fire of one source's schedule.
@@ -148,13 +148,15 @@ pub struct JobRun {
 }
 
 /// How a job ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunOutcome {
     /// Whether everything succeeded.
     pub ok: bool,
     /// One line for people.
     pub summary: String,
-    /// The sync's report, when the runner produced one.
+    /// The sync's report, when the runner produced one: per source, the counts `helpdex sync
+    /// --json` prints.
+    #[schemars(with = "Option<crate::api::SyncReportDoc>")]
     pub report: Option<SyncReport>,
 }
 
@@ -195,7 +197,7 @@ impl RunOutcome {
 }
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Waiting for the worker.
@@ -220,7 +222,7 @@ impl JobState {
 }
 
 /// One job, for `GET /v1/admin/jobs/{id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct JobStatus {
     /// Id.
     pub id: JobId,
@@ -244,12 +246,13 @@ pub struct JobStatus {
     pub finished_at: Option<DateTime<Utc>>,
     /// How it ended, in one line.
     pub summary: Option<String>,
-    /// The sync's report.
+    /// The sync's report: per source, the counts `helpdex sync --json` prints.
+    #[schemars(with = "Option<crate::api::SyncReportDoc>")]
     pub report: Option<SyncReport>,
 }
 
 /// One source's schedule.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ScheduleStatus {
     /// Source name.
     pub source: String,
@@ -260,7 +263,7 @@ pub struct ScheduleStatus {
 }
 
 /// The queue as a whole, for `GET /v1/admin/status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SchedulerStatus {
     /// Shutdown has begun: no new jobs are accepted.
     pub shutting_down: bool,

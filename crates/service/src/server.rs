@@ -65,13 +65,19 @@ pub enum ServeError {
 /// Default listen address: loopback, so nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
 
-/// What `DATA_DIR/server.json` records about a running server.
+/// What `DATA_DIR/server.json` records about a running server. The file is readable by its
+/// owner only: `key` lets `helpdex reindex` check that whatever answers at `url` is this
+/// server (and not another process on a reused port, after a kill -9 left the file behind)
+/// before it sends an admin key there.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Advert {
     /// Base URL of the API.
     pub url: String,
     /// Process id.
     pub pid: u32,
+    /// Hex of the instance key `GET /v1/instance/proof` proves knowledge of.
+    #[serde(default)]
+    pub key: String,
 }
 
 /// Path of the advert file in a data directory.
@@ -82,6 +88,69 @@ pub fn advert_path(data_dir: &Path) -> PathBuf {
 /// Reads the advert of a server using this data directory, if any.
 pub fn read_advert(data_dir: &Path) -> Option<Advert> {
     serde_json::from_str(&std::fs::read_to_string(advert_path(data_dir)).ok()?).ok()
+}
+
+/// The answer to a challenge: hex of blake3's keyed hash of `nonce` under the instance key.
+pub fn prove(key: &[u8; 32], nonce: &str) -> String {
+    blake3::keyed_hash(key, nonce.as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+/// Whether `proof` answers `nonce` for the key an advert names (constant-time compare).
+pub fn proof_matches(advert: &Advert, nonce: &str, proof: &str) -> bool {
+    let Some(key) = decode_key(&advert.key) else {
+        return false;
+    };
+    let Ok(given) = blake3::Hash::from_hex(proof.trim()) else {
+        return false;
+    };
+    blake3::keyed_hash(&key, nonce.as_bytes()) == given
+}
+
+fn decode_key(hex: &str) -> Option<[u8; 32]> {
+    let h = blake3::Hash::from_hex(hex.trim()).ok()?;
+    Some(*h.as_bytes())
+}
+
+/// Whether a process with this id exists (Linux: `/proc/PID`; elsewhere assumed, and the
+/// challenge decides).
+pub fn pid_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if proc.join("self").exists() {
+        proc.join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Writes the advert, readable by its owner only.
+fn write_advert(path: &Path, advert: &Advert) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    std::io::Write::write_all(
+        &mut f,
+        &serde_json::to_vec(advert).expect("an advert serializes"),
+    )?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// How `helpdex serve` runs, besides its configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Listen address (else `[server] listen`, else [`DEFAULT_LISTEN`]).
+    pub listen: Option<String>,
+    /// Version and commit, for `/version` and `helpdex_build_info`.
+    pub build: crate::BuildInfo,
 }
 
 /// The sync work of one queued request: [`sync_source`] over the requested sources, recorded
@@ -110,9 +179,10 @@ pub fn sync_runner(engine: Arc<Engine>, cfg: Arc<Config>, metrics: Arc<Metrics>)
 }
 
 /// Runs the service until SIGTERM/SIGINT.
-pub async fn run(cfg: Config, listen: Option<String>) -> Result<(), ServeError> {
+pub async fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     let keys = ApiKeys::from_config(&cfg.server);
-    let listen = listen
+    let listen = opts
+        .listen
         .or_else(|| cfg.server.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let bad = |reason: String| ServeError::Listen {
@@ -163,6 +233,7 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<(), ServeError> 
     let engine = Arc::new(engine);
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::new());
+    metrics.set_build(&opts.build);
     let cancel = CancellationToken::new();
     let scheduler = Scheduler::new(
         schedules,
@@ -185,16 +256,22 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<(), ServeError> 
     let local = listener
         .local_addr()
         .map_err(|e| bad(format!("no local address: {e}")))?;
+    let state = AppState::new(
+        engine.clone(),
+        cfg.clone(),
+        metrics,
+        scheduler.clone(),
+        opts.build,
+    );
     let advert = Advert {
         url: format!("http://{local}"),
         pid: std::process::id(),
+        key: blake3::Hash::from_bytes(*state.instance_key)
+            .to_hex()
+            .to_string(),
     };
     let advert_file = advert_path(&cfg.data_dir);
-    std::fs::write(
-        &advert_file,
-        serde_json::to_vec(&advert).expect("an advert serializes"),
-    )
-    .map_err(|source| ServeError::Io {
+    write_advert(&advert_file, &advert).map_err(|source| ServeError::Io {
         path: advert_file.clone(),
         source,
     })?;
@@ -203,16 +280,13 @@ pub async fn run(cfg: Config, listen: Option<String>) -> Result<(), ServeError> 
     println!("helpdex listening on {}", advert.url);
 
     tokio::spawn(shutdown_signal(cancel.clone()));
-    let state = AppState {
-        engine: engine.clone(),
-        cfg: cfg.clone(),
-        keys,
-        metrics,
-        scheduler: scheduler.clone(),
-    };
-    let served = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(cancel.clone().cancelled_owned())
-        .await;
+    let served = crate::http::serve(
+        listener,
+        api::router(state),
+        &cfg.server.http,
+        cancel.clone(),
+    )
+    .await;
     tracing::info!("shutting down: waiting for the sync in progress to commit its page");
     cancel.cancel();
     let _ = worker.await;

@@ -200,6 +200,56 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
     })
 }
 
+/// Remembers the deliveries accepted within the tolerance window, so a delivery replayed (or
+/// retried by Zendesk) inside that window is acknowledged without syncing again. Outside the
+/// window [`verify`] refuses it as stale, so nothing older needs remembering.
+///
+/// A delivery is known by its event id, or by its signature when it has none (a replay carries
+/// the same signature). At most `capacity` entries are kept; when full, the oldest go first.
+#[derive(Debug)]
+pub struct ReplayGuard {
+    window: Duration,
+    capacity: usize,
+    seen: std::sync::Mutex<std::collections::VecDeque<(DateTime<Utc>, String)>>,
+}
+
+impl ReplayGuard {
+    /// A guard remembering deliveries for `window` (the webhook tolerance, both ways).
+    pub fn new(window: Duration, capacity: usize) -> ReplayGuard {
+        ReplayGuard {
+            window,
+            capacity: capacity.max(1),
+            seen: Default::default(),
+        }
+    }
+
+    /// Records a delivery; false when the same one was already accepted within the window.
+    pub fn first_time(&self, key: &str, now: DateTime<Utc>) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        // Signed timestamps may be up to `window` in the future or past: keep twice that.
+        let keep = chrono::Duration::from_std(self.window * 2).unwrap_or(chrono::Duration::MAX);
+        while seen.front().is_some_and(|(t, _)| now - *t > keep) {
+            seen.pop_front();
+        }
+        if seen.iter().any(|(_, k)| k == key) {
+            return false;
+        }
+        if seen.len() >= self.capacity {
+            seen.pop_front();
+        }
+        seen.push_back((now, key.to_string()));
+        true
+    }
+}
+
+/// The key a delivery is deduplicated by: its event id, else its signature.
+pub fn delivery_key(event: &WebhookEvent, signature: &str) -> String {
+    match &event.event_id {
+        Some(id) if !id.trim().is_empty() => format!("id:{}", id.trim()),
+        _ => format!("sig:{}", signature.trim()),
+    }
+}
+
 /// Zendesk sends ids as strings; accept numbers too.
 fn as_id(v: &Value) -> Option<u64> {
     match v {
@@ -212,6 +262,39 @@ fn as_id(v: &Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replays_within_the_window_are_recognised() {
+        let g = ReplayGuard::new(Duration::from_secs(300), 3);
+        let t0 = Utc::now();
+        assert!(g.first_time("id:a", t0));
+        assert!(!g.first_time("id:a", t0 + chrono::Duration::seconds(299)));
+        assert!(g.first_time("id:b", t0));
+        // Forgotten only once no signature of that time could still be accepted.
+        assert!(!g.first_time("id:a", t0 + chrono::Duration::seconds(600)));
+        assert!(g.first_time("id:a", t0 + chrono::Duration::seconds(601)));
+        // Bounded: the oldest entry goes first.
+        let g = ReplayGuard::new(Duration::from_secs(300), 2);
+        assert!(g.first_time("1", t0));
+        assert!(g.first_time("2", t0));
+        assert!(g.first_time("3", t0));
+        assert!(g.first_time("1", t0), "evicted when the guard was full");
+    }
+
+    #[test]
+    fn deliveries_without_an_id_are_known_by_signature() {
+        let ev = |id: Option<&str>| WebhookEvent {
+            event_type: "article.published".into(),
+            article_id: 1,
+            brand_id: None,
+            event_id: id.map(str::to_string),
+            locale: None,
+            time: None,
+        };
+        assert_eq!(delivery_key(&ev(Some("E1")), "sig"), "id:E1");
+        assert_eq!(delivery_key(&ev(None), " sig "), "sig:sig");
+        assert_eq!(delivery_key(&ev(Some(" ")), "sig"), "sig:sig");
+    }
 
     const SECRET: &[u8] = b"dGhpc19zZWNyZXRfaXNfc2VjcmV0";
     const TS: &str = "2023-04-04T22:46:48Z";

@@ -98,6 +98,7 @@ impl Default for Tuning {
 /// Another matching passage of an article, listed under the article's best hit instead of
 /// taking a place in the ranked list.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AlsoPassage {
     /// Stable passage id.
     pub passage_id: String,
@@ -111,6 +112,7 @@ pub struct AlsoPassage {
 
 /// One cited passage.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Hit {
     /// Stable id of the passage (`source:article_id:locale:hash16`): cite and deduplicate by it.
     pub passage_id: String,
@@ -160,6 +162,7 @@ pub struct Hit {
 
 /// Search results.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SearchResponse {
     /// The query as given.
     pub query: String,
@@ -177,6 +180,7 @@ pub struct SearchResponse {
 
 /// One numbered source of a context.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Citation {
     /// The number used in `context` (`[1]`).
     pub n: usize,
@@ -198,6 +202,7 @@ pub struct Citation {
 
 /// Prompt-ready grounding text with numbered citations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ContextResponse {
     /// The query.
     pub query: String,

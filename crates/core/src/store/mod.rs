@@ -82,6 +82,11 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE segments RENAME TO passages;",
 ];
 
+/// The schema version this helpdex writes and reads (`PRAGMA user_version`).
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
 impl ToSql for Visibility {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::from(self.as_str()))
@@ -97,6 +102,7 @@ impl FromSql for Visibility {
 
 /// Stored state of one source.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SourceState {
     /// Name.
     pub name: String,
@@ -173,6 +179,7 @@ pub struct ArticleRow {
 
 /// Published translations of one visibility and locale (`status`, `/v1/admin/status`, metrics).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Count {
     /// Visibility.
     pub visibility: Visibility,

@@ -387,6 +387,20 @@ pub trait StoreRead {
             .map_err(Into::into)
     }
 
+    /// Articles with at least one published translation, by visibility (metrics count
+    /// articles, not translations).
+    fn article_counts(&self) -> Result<Vec<(Visibility, i64)>> {
+        let mut st = self.conn().prepare(
+            "SELECT a.visibility, COUNT(*) FROM articles a
+             WHERE EXISTS (SELECT 1 FROM translations t
+                           WHERE t.source = a.source AND t.article_id = a.article_id AND t.draft = 0)
+             GROUP BY a.visibility ORDER BY 1",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
     /// A canonical dump of the content state, for tests comparing two stores.
     fn dump(&self) -> Result<Vec<String>> {
         let mut st = self.conn().prepare(
