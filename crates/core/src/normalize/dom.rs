@@ -30,6 +30,8 @@ pub(crate) struct Section {
 pub(crate) struct Extract {
     pub(crate) sections: Vec<Section>,
     pub(crate) links: Vec<ArticleLink>,
+    /// Set by the caller when the nesting cap flattened the body.
+    pub(crate) flattened: bool,
 }
 
 /// Walks the parsed fragment once. `drop` elements (and everything inside them) are skipped.
@@ -917,6 +919,7 @@ impl<'s> Walker<'s> {
         Extract {
             sections: self.sections,
             links: self.links,
+            flattened: false,
         }
     }
 }

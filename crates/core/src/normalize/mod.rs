@@ -19,6 +19,7 @@
 //! anchors), it wraps lines, and running it per section would mean a second parse of every
 //! section. The benchmark (`cargo bench --bench normalize`) measures it beside this normalizer.
 
+mod depth;
 mod dom;
 mod links;
 mod passages;
@@ -122,6 +123,10 @@ pub struct Normalized {
     /// blake3 hex over [`NORMALIZER_VERSION`], the title, every passage and every link (see
     /// [`output_hash`]); equals [`content_hash`] when the body links to no article.
     pub content_hash: String,
+    /// The body nested elements deeper than the parser handles in linear time: the deepest
+    /// levels were flattened (their text kept). Sync reports it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flattened: bool,
 }
 
 /// A `drop_selectors` entry that is not a valid CSS selector.
@@ -159,8 +164,11 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
                 .iter()
                 .filter_map(|s| Selector::parse(s).ok())
                 .collect();
-            let doc = Html::parse_fragment(html);
-            dom::extract(&doc, &drop)
+            let (html, flattened) = depth::cap_depth(html, depth::MAX_DEPTH);
+            let doc = Html::parse_fragment(&html);
+            let mut extract = dom::extract(&doc, &drop);
+            extract.flattened = flattened;
+            extract
         }
         _ => dom::Extract::default(),
     };
@@ -207,6 +215,7 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
         passages,
         links: extract.links,
         content_hash,
+        flattened: extract.flattened,
     }
 }
 
