@@ -16,7 +16,8 @@ use thiserror::Error;
 /// index from SQLite into a new generation.
 ///
 /// v4: one analysed field set per language family (`helpdex-lang`), passage ids, source flag.
-pub const SCHEMA_VERSION: u32 = 4;
+/// v5: fast grouping keys (article, locale).
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Index-layer errors.
 #[derive(Debug, Error)]
@@ -57,6 +58,10 @@ pub struct Fields {
     pub is_source: Field,
     /// Stable passage id: `source:article_id:locale:hash16` (see [`passage_id`]).
     pub passage_id: Field,
+    /// Fast: [`article_key`] of (source, article id), to group hits without loading documents.
+    pub article_key: Field,
+    /// Fast: [`locale_key`] of the locale.
+    pub locale_key: Field,
     /// Article title (stored; searched through the family fields).
     pub title: Field,
     /// Heading path joined with " › " (stored).
@@ -108,6 +113,8 @@ pub fn schema() -> (Schema, Fields) {
         family: b.add_text_field("family", STRING | STORED),
         is_source: b.add_u64_field("is_source", INDEXED | STORED),
         passage_id: b.add_text_field("passage_id", STRING | STORED),
+        article_key: b.add_u64_field("article_key", FAST),
+        locale_key: b.add_u64_field("locale_key", FAST),
         title: b.add_text_field("title", STORED),
         heading: b.add_text_field("heading", STORED),
         heading_path: b.add_text_field("heading_path", STORED),
@@ -128,6 +135,25 @@ pub fn schema() -> (Schema, Fields) {
         lang,
     };
     (b.build(), f)
+}
+
+/// A 64-bit key of one article of one source (grouping; collisions are astronomically rare and
+/// would only merge two articles' places in a ranked list).
+pub fn article_key(source: &str, article_id: u64) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(source.as_bytes());
+    h.update(&[0]);
+    h.update(&article_id.to_le_bytes());
+    u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+/// A 64-bit key of a locale.
+pub fn locale_key(locale: &str) -> u64 {
+    u64::from_le_bytes(
+        blake3::hash(locale.as_bytes()).as_bytes()[..8]
+            .try_into()
+            .expect("8 bytes"),
+    )
 }
 
 /// The stable id of a passage: which translation it belongs to and what it says. It stays the
@@ -360,6 +386,8 @@ impl Generation {
                 f.passage_id,
                 passage_id(&d.source, d.article_id, &d.locale, &s.hash),
             );
+            t.add_u64(f.article_key, article_key(&d.source, d.article_id));
+            t.add_u64(f.locale_key, locale_key(&d.locale));
             t.add_text(f.title, &d.title);
             t.add_text(f.heading, &heading);
             add_passage(&mut t, &lang, &d.title, &heading, &s.text);

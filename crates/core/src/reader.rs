@@ -63,8 +63,9 @@ pub struct Reader {
     ready: std::sync::atomic::AtomicBool,
     /// The writer of this process keeps the pointer itself; no need to poll SQLite for it.
     follows_writer: bool,
-    /// Per-audience BM25 statistics of the current index state.
-    stats: crate::search::stats::StatsCache,
+    /// Access and locale filters (and the BM25 statistics over them) of the current index
+    /// state.
+    filters: crate::search::filter::FilterCache,
 }
 
 impl Reader {
@@ -92,7 +93,7 @@ impl Reader {
             checked: Mutex::new(None),
             ready: Default::default(),
             follows_writer: false,
-            stats: Default::default(),
+            filters: Default::default(),
         })
     }
 
@@ -107,9 +108,9 @@ impl Reader {
         })
     }
 
-    /// The per-audience statistics cache of searches through this reader.
-    pub(crate) fn stats_cache(&self) -> &crate::search::stats::StatsCache {
-        &self.stats
+    /// The filter cache of searches through this reader.
+    pub(crate) fn filters(&self) -> &crate::search::filter::FilterCache {
+        &self.filters
     }
 
     /// The data directory.

@@ -9,6 +9,7 @@
 //! of one article in the ranked list; its further matching passages are listed under its best
 //! hit), and [`relevance`] decides whether anything found answers the question at all.
 
+pub mod filter;
 pub mod plan;
 pub mod relevance;
 pub mod stats;
@@ -21,9 +22,13 @@ use crate::reader::{ReadError, Reader};
 use helpdex_lang::schema::{LangFields, question_pairs, question_terms};
 use helpdex_lang::{Family, Variant, analyzer};
 use serde::{Deserialize, Serialize};
+use filter::{DocFilter, FilterCache, FilterKey, FilteredTopK};
 use stats::AudienceStats;
+use std::sync::Arc;
+use tantivy::columnar::Column;
+use crate::index::locale_key;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::Count;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery, TermSetQuery,
 };
@@ -64,6 +69,9 @@ impl QueryError {
         }
     }
 }
+
+/// Most further passages listed under one hit.
+const MAX_ALSO: usize = 3;
 
 /// The ranking knobs, chosen on the project's own question sets (figures in the README).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -233,13 +241,19 @@ pub fn search_with(
     reader.ensure_ready()?;
     let g = reader.generation()?;
     let searcher = g.reader.searcher();
-    let stats = AudienceStats::new(reader.stats_cache(), &g, &searcher, &q.access)?;
+    let visible = reader
+        .filters()
+        .get(&g, &searcher, &FilterKey::access(&q.access))?;
+    let stats = AudienceStats::new(&searcher, q.access.audience, visible.clone());
     let locales = indexed_locales(&g, &searcher)?;
     let plan = plan::plan(&q.text, q.locale.as_deref(), &locales);
     let resp = Ranker {
         g: &g,
         searcher: &searcher,
         stats: &stats,
+        filters: reader.filters(),
+        visible,
+        locales: &locales,
         q,
         tuning,
     }
@@ -316,46 +330,52 @@ fn access_filter(f: &Fields, access: &Access) -> Box<dyn Query> {
     ))
 }
 
-fn filter(q: Box<dyn Query>) -> Box<dyn Query> {
-    Box::new(ConstScoreQuery::new(q, 0.0))
-}
-
-/// The question in one family's fields: each content word over title, heading and text, each
-/// adjacent word pair over the pair field. `None` when it has no terms in that language.
-fn question_query(fields: &LangFields, question: &str, t: &Tuning) -> Option<Box<dyn Query>> {
-    let weighted = |field, text: &str, w: f32| -> (Occur, Box<dyn Query>) {
+/// The question in one family's fields, as flat weighted term clauses: each content word over
+/// title, heading and text, each adjacent word pair over the pair field. A flat disjunction of
+/// terms is what lets tantivy prune with block-max WAND. Empty when the question has no terms in
+/// that language.
+fn question_clauses(
+    fields: &LangFields,
+    question: &str,
+    t: &Tuning,
+    out: &mut Vec<(Occur, Box<dyn Query>)>,
+) -> bool {
+    let mut weighted = |field, text: &str, w: f32| {
         let q = TermQuery::new(
             Term::from_field_text(field, text),
             IndexRecordOption::WithFreqs,
         );
-        (Occur::Should, Box::new(BoostQuery::new(Box::new(q), w)))
+        out.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), w))));
     };
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for word in question_terms(fields.family, question) {
-        clauses.push((
-            Occur::Should,
-            Box::new(BooleanQuery::new(vec![
-                weighted(fields.title, &word, t.title),
-                weighted(fields.heading, &word, t.heading),
-                weighted(fields.text, &word, t.text),
-            ])),
-        ));
+    let words = question_terms(fields.family, question);
+    if words.is_empty() {
+        return false;
     }
-    if clauses.is_empty() {
-        return None;
+    for word in &words {
+        for (field, w) in [
+            (fields.title, t.title),
+            (fields.heading, t.heading),
+            (fields.text, t.text),
+        ] {
+            if w > 0.0 {
+                weighted(field, word, w);
+            }
+        }
     }
     if t.pairs > 0.0 {
         for p in question_pairs(fields.family, question) {
-            clauses.push(weighted(fields.pairs, &p, t.pairs));
+            weighted(fields.pairs, &p, t.pairs);
         }
     }
-    Some(Box::new(BooleanQuery::new(clauses)))
+    true
 }
 
-/// One ranked passage before grouping.
+/// One ranked passage before grouping: what the fast fields say of it. Its stored document
+/// is only read if it is shown.
 struct Candidate {
     score: f32,
-    doc: TantivyDocument,
+    addr: DocAddress,
+    article: u64,
     fallback: bool,
 }
 
@@ -363,11 +383,31 @@ struct Ranker<'a> {
     g: &'a Generation,
     searcher: &'a Searcher,
     stats: &'a AudienceStats<'a>,
+    filters: &'a FilterCache,
+    /// Everything the caller may read.
+    visible: Arc<DocFilter>,
+    /// Every locale in the index.
+    locales: &'a [String],
     q: &'a contract::Query,
     tuning: &'a Tuning,
 }
 
 impl Ranker<'_> {
+    /// The documents a branch may answer from: what the caller may read, in the branch's
+    /// locales, and only source-locale translations for a fallback. A single branch over every
+    /// locale is just what the caller may read.
+    fn branch_filter(&self, b: &plan::Branch, single: bool) -> tantivy::Result<Arc<DocFilter>> {
+        if single && !b.fallback && self.locales.iter().all(|l| b.locales.contains(l)) {
+            return Ok(self.visible.clone());
+        }
+        let mut key = FilterKey::access(&self.q.access);
+        let mut locales = b.locales.clone();
+        locales.sort();
+        key.locales = Some(locales);
+        key.source_only = b.fallback;
+        self.filters.get(self.g, self.searcher, &key)
+    }
+
     fn run(&self, plan: &plan::Plan) -> Result<SearchResponse, QueryError> {
         let f = &self.g.fields;
         let mut resp = SearchResponse {
@@ -377,48 +417,88 @@ impl Ranker<'_> {
             relevance: 0.0,
             hits: vec![],
         };
-        let mut branches: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        // One flat disjunction over every branch's language fields (a document only has the
+        // fields of its own language, so only its own branch's terms can match it), restricted
+        // to each branch's documents by the collector.
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut keep = Vec::new();
+        let single = plan.branches.len() == 1;
         for b in &plan.branches {
-            let Some(user) = question_query(&f.lang.fields(b.family), &self.q.text, self.tuning)
-            else {
-                continue;
-            };
-            let locales = b.locales.iter().map(|l| Term::from_field_text(f.locale, l));
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-                (Occur::Must, user),
-                (Occur::Must, filter(Box::new(TermSetQuery::new(locales)))),
-            ];
-            if b.fallback {
-                clauses.push((
-                    Occur::Must,
-                    filter(Box::new(TermQuery::new(
-                        Term::from_field_u64(f.is_source, 1),
-                        IndexRecordOption::Basic,
-                    ))),
-                ));
+            if question_clauses(&f.lang.fields(b.family), &self.q.text, self.tuning, &mut clauses)
+            {
+                keep.push(self.branch_filter(b, single)?);
             }
-            branches.push((Occur::Should, Box::new(BooleanQuery::new(clauses))));
         }
-        if branches.is_empty() {
+        if clauses.is_empty() {
             return Ok(resp);
         }
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(BooleanQuery::new(branches)) as Box<dyn Query>,
-            ),
-            (Occur::Must, access_filter(f, &self.q.access)),
-        ]);
+        let query = BooleanQuery::new(clauses);
         // Enough candidates to fill the list with distinct articles after grouping.
-        let pool = (self.q.limit * 6 + 20).min(400);
-        let top: Vec<(f32, DocAddress)> = self.searcher.search_with_statistics_provider(
-            &query,
-            &TopDocs::with_limit(pool).order_by_score(),
-            self.stats,
-        )?;
+        let collector = FilteredTopK {
+            k: (self.q.limit * 4 + 16).min(256),
+            keep: filter::union(&keep, self.searcher.segment_readers().len()),
+        };
+        let top: Vec<(f32, DocAddress)> =
+            self.searcher
+                .search_with_statistics_provider(&query, &collector, self.stats)?;
+        let preferred: HashSet<u64> = plan.preferred.iter().map(|l| locale_key(l)).collect();
+        let mut columns: HashMap<u32, (Column<u64>, Column<u64>)> = HashMap::new();
         let mut candidates = Vec::with_capacity(top.len());
         for (score, addr) in top {
-            let doc: TantivyDocument = self.searcher.doc(addr)?;
+            let (articles, locales) = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let fast = self.searcher.segment_reader(addr.segment_ord).fast_fields();
+                    e.insert((fast.u64("article_key")?, fast.u64("locale_key")?))
+                }
+            };
+            let article = articles.first(addr.doc_id).unwrap_or_default();
+            let locale = locales.first(addr.doc_id).unwrap_or_default();
+            candidates.push(Candidate {
+                score,
+                addr,
+                article,
+                fallback: !preferred.is_empty() && !preferred.contains(&locale),
+            });
+        }
+        // An article found in the question's language is answered in it: its source-locale
+        // passages give way. One found only in its source locale keeps them (marked).
+        let in_language: HashSet<u64> = candidates
+            .iter()
+            .filter(|c| !c.fallback)
+            .map(|c| c.article)
+            .collect();
+        candidates.retain(|c| !c.fallback || !in_language.contains(&c.article));
+
+        // Group: at most `per_article` places per article; the rest listed under its best hit.
+        let mut places: Vec<(Candidate, Vec<Candidate>)> = Vec::new();
+        let mut by_article: HashMap<u64, (usize, usize)> = HashMap::new();
+        for c in candidates {
+            match by_article.get_mut(&c.article) {
+                Some((first, n)) if *n >= self.tuning.per_article => {
+                    if places[*first].1.len() < MAX_ALSO {
+                        places[*first].1.push(c);
+                    }
+                }
+                Some((_, n)) => {
+                    if places.len() < self.q.limit {
+                        *n += 1;
+                        places.push((c, Vec::new()));
+                    }
+                }
+                None => {
+                    if places.len() < self.q.limit {
+                        by_article.insert(c.article, (places.len(), 1));
+                        places.push((c, Vec::new()));
+                    }
+                }
+            }
+        }
+        let best_article = places.first().map(|(c, _)| c.article);
+        let mut best_texts = Vec::new();
+        let mut snippets = Snippets::new(self);
+        for (c, also) in places {
+            let doc: TantivyDocument = self.searcher.doc(c.addr)?;
             // Defense in depth: the stored access tokens must grant this caller.
             if !self.q.access.allows(&all_str(&doc, f.access)) {
                 tracing::error!(
@@ -427,67 +507,30 @@ impl Ranker<'_> {
                 );
                 continue;
             }
-            let fallback =
-                !plan.preferred.is_empty() && !plan.preferred.contains(&first_str(&doc, f.locale));
-            candidates.push(Candidate {
-                score,
-                doc,
-                fallback,
-            });
-        }
-        // An article found in the question's language is answered in it: its source-locale
-        // passages give way. One found only in its source locale keeps them (marked).
-        let answered_in_language: HashSet<(String, u64)> = candidates
-            .iter()
-            .filter(|c| !c.fallback)
-            .map(|c| (first_str(&c.doc, f.source), first_u64(&c.doc, f.article_id)))
-            .collect();
-        candidates.retain(|c| {
-            !c.fallback
-                || !answered_in_language
-                    .contains(&(first_str(&c.doc, f.source), first_u64(&c.doc, f.article_id)))
-        });
-        let mut snippets = Snippets::new(self);
-        let mut by_article: HashMap<(String, u64), (usize, usize)> = HashMap::new();
-        // Everything matched of the best article, for the "nothing relevant" decision.
-        let mut best: Option<((String, u64), Vec<String>)> = None;
-        for c in candidates {
-            let key = (first_str(&c.doc, f.source), first_u64(&c.doc, f.article_id));
-            let best = best.get_or_insert_with(|| (key.clone(), Vec::new()));
-            if best.0 == key {
-                best.1.push(first_str(&c.doc, f.title));
-                best.1.push(first_str(&c.doc, f.heading));
-                best.1.push(first_str(&c.doc, f.text));
+            let mut hit = snippets.hit(&doc, c.score, c.fallback)?;
+            if Some(c.article) == best_article {
+                best_texts.extend([hit.title.clone(), hit.heading.clone(), hit.text.clone()]);
             }
-            match by_article.get_mut(&key) {
-                Some((first, n)) if *n >= self.tuning.per_article => {
-                    let host = &mut resp.hits[*first];
-                    if host.also.len() < 5 {
-                        host.also.push(AlsoPassage {
-                            passage_id: first_str(&c.doc, f.passage_id),
-                            heading: first_str(&c.doc, f.heading),
-                            url: first_str(&c.doc, f.url),
-                            score: c.score,
-                        });
-                    }
+            for a in also {
+                let d: TantivyDocument = self.searcher.doc(a.addr)?;
+                if !self.q.access.allows(&all_str(&d, f.access)) {
+                    continue;
                 }
-                Some((_, n)) => {
-                    if resp.hits.len() < self.q.limit {
-                        *n += 1;
-                        resp.hits.push(snippets.hit(&c)?);
-                    }
+                if Some(a.article) == best_article {
+                    best_texts.extend([first_str(&d, f.heading), first_str(&d, f.text)]);
                 }
-                None => {
-                    if resp.hits.len() < self.q.limit {
-                        by_article.insert(key, (resp.hits.len(), 1));
-                        resp.hits.push(snippets.hit(&c)?);
-                    }
-                }
+                hit.also.push(AlsoPassage {
+                    passage_id: first_str(&d, f.passage_id),
+                    heading: first_str(&d, f.heading),
+                    url: first_str(&d, f.url),
+                    score: a.score,
+                });
             }
+            resp.hits.push(hit);
         }
-        resp.relevance = match (resp.hits.first(), &best) {
-            (Some(top), Some((_, texts))) => self.covers(&top.locale, texts),
-            _ => 0.0,
+        resp.relevance = match resp.hits.first() {
+            Some(top) => self.covers(&top.locale, &best_texts),
+            None => 0.0,
         };
         resp.found = !resp.hits.is_empty() && resp.relevance >= self.tuning.found_relevance;
         Ok(resp)
@@ -560,9 +603,8 @@ impl<'a> Snippets<'a> {
         })
     }
 
-    fn hit(&mut self, c: &Candidate) -> Result<Hit, QueryError> {
+    fn hit(&mut self, doc: &TantivyDocument, score: f32, fallback: bool) -> Result<Hit, QueryError> {
         let f = &self.ranker.g.fields;
-        let doc = &c.doc;
         let family = Family::from_code(&first_str(doc, f.family)).unwrap_or(Family::Plain);
         let text = first_str(doc, f.text);
         let snip = self.generator(family).snippet(&text);
@@ -600,7 +642,7 @@ impl<'a> Snippets<'a> {
             article_id: first_u64(doc, f.article_id),
             source: first_str(doc, f.source),
             locale: first_str(doc, f.locale),
-            locale_fallback: c.fallback,
+            locale_fallback: fallback,
             title: first_str(doc, f.title),
             heading: first_str(doc, f.heading),
             url: first_str(doc, f.url),
@@ -610,7 +652,7 @@ impl<'a> Snippets<'a> {
             snippet_plain: plain,
             visibility: Visibility::parse(&first_str(doc, f.visibility))
                 .unwrap_or(Visibility::Internal),
-            score: c.score,
+            score,
             content_hash: first_str(doc, f.content_hash),
             updated_at: first_str(doc, f.updated_at),
             outdated: first_u64(doc, f.outdated) == 1,

@@ -1,0 +1,280 @@
+//! Who-may-read and which-locale filters as precomputed document sets.
+//!
+//! The access clause of a customer's query ("public", plus signed-in and segments) matches most
+//! of the index; evaluated as a term-set query it walks those whole posting lists on every
+//! search, and as a required clause it stops tantivy from pruning the disjunction of the
+//! question's terms (block-max WAND). It only changes when the index does, so it is computed
+//! once per index state (each commit is a new searcher generation) and access set, kept as one
+//! bitset per segment, and tested on every document the search produces, before ranking
+//! ([`FilteredTopK`]): nothing outside it can enter the results, and the cost is a bit test. The
+//! same sets restrict BM25's statistics to what the caller may read ([`super::stats`]).
+
+use crate::index::Generation;
+use crate::model::Access;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, TermQuery, TermSetQuery, Weight};
+use tantivy::schema::IndexRecordOption;
+use tantivy::index::SegmentId;
+use tantivy::{BitSet, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
+
+/// What a filter keeps: documents one of `access` grants, optionally only in `locales` and only
+/// source-locale translations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FilterKey {
+    /// Sorted access terms of the caller.
+    pub access: Vec<String>,
+    /// Sorted locales, or all.
+    pub locales: Option<Vec<String>>,
+    /// Only source-locale translations.
+    pub source_only: bool,
+}
+
+impl FilterKey {
+    /// The filter of everything `access` may read.
+    pub fn access(access: &Access) -> FilterKey {
+        let mut terms = access.terms();
+        terms.sort();
+        FilterKey {
+            access: terms,
+            locales: None,
+            source_only: false,
+        }
+    }
+}
+
+/// The documents a filter keeps, per segment of one index state, with the BM25 statistics of
+/// those documents as they are asked for.
+#[derive(Debug)]
+pub struct DocFilter {
+    /// Per segment ordinal of the searcher: its id and the kept (alive) documents.
+    pub segments: Vec<(SegmentId, BitSet)>,
+    /// Documents kept.
+    pub docs: u64,
+    /// Document frequencies among the kept documents.
+    pub(crate) doc_freq: Mutex<HashMap<Term, u64>>,
+    /// Token totals per field among the kept documents.
+    pub(crate) tokens: Mutex<HashMap<tantivy::schema::Field, u64>>,
+}
+
+impl DocFilter {
+    fn compute(g: &Generation, searcher: &Searcher, key: &FilterKey) -> tantivy::Result<Self> {
+        let f = &g.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Must,
+            Box::new(TermSetQuery::new(
+                key.access.iter().map(|t| Term::from_field_text(f.access, t)),
+            )),
+        )];
+        if let Some(locales) = &key.locales {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermSetQuery::new(
+                    locales.iter().map(|l| Term::from_field_text(f.locale, l)),
+                )),
+            ));
+        }
+        if key.source_only {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_u64(f.is_source, 1),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        let query = BooleanQuery::new(clauses);
+        let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+        let mut segments = Vec::new();
+        let mut docs = 0u64;
+        for reader in searcher.segment_readers() {
+            let mut set = BitSet::with_max_value(reader.max_doc().max(1));
+            let mut scorer = weight.scorer(reader, 1.0)?;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if !reader.is_deleted(doc) {
+                    set.insert(doc);
+                    docs += 1;
+                }
+                doc = scorer.advance();
+            }
+            segments.push((reader.segment_id(), set));
+        }
+        Ok(DocFilter {
+            segments,
+            docs,
+            doc_freq: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The kept documents of the segment at `ord`.
+    pub fn segment(&self, ord: usize) -> Option<&BitSet> {
+        self.segments.get(ord).map(|(_, b)| b)
+    }
+}
+
+/// (index generation, searcher generation): one index state.
+type StateId = (String, u64);
+
+/// Filters of the current index state, computed on first use and dropped at the next commit.
+#[derive(Default)]
+pub struct FilterCache {
+    inner: Mutex<Option<(StateId, HashMap<FilterKey, Arc<DocFilter>>)>>,
+}
+
+impl FilterCache {
+    /// The filter `key` over `searcher`'s index state.
+    pub fn get(
+        &self,
+        g: &Generation,
+        searcher: &Searcher,
+        key: &FilterKey,
+    ) -> tantivy::Result<Arc<DocFilter>> {
+        // Searcher generation ids restart with every index generation: key on both.
+        let id = (g.name.clone(), searcher.generation().generation_id());
+        {
+            let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((state, map)) = guard.as_ref()
+                && *state == id
+                && let Some(v) = map.get(key)
+            {
+                return Ok(v.clone());
+            }
+        }
+        let v = Arc::new(DocFilter::compute(g, searcher, key)?);
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some((state, map)) if *state == id => {
+                // Bounded: callers could send many distinct segment lists.
+                if map.len() > 256 {
+                    map.clear();
+                }
+                map.insert(key.clone(), v.clone());
+            }
+            _ => *guard = Some((id, HashMap::from([(key.clone(), v.clone())]))),
+        }
+        Ok(v)
+    }
+}
+
+/// Per-segment union of filters: a document passes when any of them keeps it.
+pub fn union(filters: &[Arc<DocFilter>], segments: usize) -> Vec<Option<BitSet>> {
+    (0..segments)
+        .map(|ord| {
+            let mut sets = filters.iter().filter_map(|f| f.segment(ord));
+            let first = sets.next()?;
+            let mut out = first.clone();
+            for s in sets {
+                for doc in 0..s.max_value() {
+                    if s.contains(doc) {
+                        out.insert(doc);
+                    }
+                }
+            }
+            Some(out)
+        })
+        .collect()
+}
+
+/// Top-k by score among the documents a per-segment filter keeps. It drives the query with
+/// `for_each_pruning`, so a plain disjunction of terms keeps tantivy's block-max WAND (a
+/// required filter clause in the query would turn it off): the filter is tested on each
+/// document the disjunction produces, before it can enter the top k.
+pub struct FilteredTopK {
+    /// How many documents.
+    pub k: usize,
+    /// Per segment ordinal: the documents that may be returned.
+    pub keep: Vec<Option<BitSet>>,
+}
+
+/// A (score, doc) ordered by score for the heap (lowest score first).
+#[derive(PartialEq)]
+struct Entry(Score, DocId);
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reverse on score (a min-heap of the best k); ties by lower doc id first, as TopDocs.
+        other
+            .0
+            .total_cmp(&self.0)
+            .then_with(|| self.1.cmp(&other.1))
+    }
+}
+
+/// The per-segment part of [`FilteredTopK`] (unused: collection goes through
+/// `collect_segment`).
+pub struct NoChild;
+
+impl tantivy::collector::SegmentCollector for NoChild {
+    type Fruit = Vec<(Score, tantivy::DocAddress)>;
+    fn collect(&mut self, _doc: DocId, _score: Score) {}
+    fn harvest(self) -> Self::Fruit {
+        Vec::new()
+    }
+}
+
+impl tantivy::collector::Collector for FilteredTopK {
+    type Fruit = Vec<(Score, tantivy::DocAddress)>;
+    type Child = NoChild;
+
+    fn for_segment(&self, _: u32, _: &SegmentReader) -> tantivy::Result<NoChild> {
+        Ok(NoChild)
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
+        let mut all: Vec<(Score, tantivy::DocAddress)> = fruits.into_iter().flatten().collect();
+        all.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.segment_ord.cmp(&b.1.segment_ord))
+                .then_with(|| a.1.doc_id.cmp(&b.1.doc_id))
+        });
+        all.truncate(self.k);
+        Ok(all)
+    }
+
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        segment_ord: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Self::Fruit> {
+        let Some(Some(keep)) = self.keep.get(segment_ord as usize) else {
+            return Ok(Vec::new());
+        };
+        if self.k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut heap = std::collections::BinaryHeap::with_capacity(self.k + 1);
+        let mut threshold = Score::MIN;
+        weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
+            if !keep.contains(doc) {
+                return threshold;
+            }
+            heap.push(Entry(score, doc));
+            if heap.len() > self.k {
+                heap.pop();
+            }
+            if heap.len() == self.k {
+                threshold = heap.peek().map_or(Score::MIN, |e| e.0);
+            }
+            threshold
+        })?;
+        Ok(heap
+            .into_iter()
+            .map(|Entry(s, d)| (s, tantivy::DocAddress::new(segment_ord, d)))
+            .collect())
+    }
+}
