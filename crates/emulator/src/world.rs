@@ -656,6 +656,15 @@ impl World {
         self.clock.last
     }
 
+    /// Translations of live articles.
+    pub fn translation_count(&self) -> usize {
+        self.articles
+            .values()
+            .filter(|a| !a.archived)
+            .map(|a| a.translations.len())
+            .sum()
+    }
+
     /// Every live (not archived) article id.
     pub fn live_ids(&self) -> Vec<u64> {
         self.articles

@@ -517,11 +517,29 @@ impl SourceRun<'_> {
             for id in ids {
                 self.sync_one(&ctx, *id, rep).await?;
             }
+            let (name, quarantine) = (self.name(), self.state.quarantine_list());
+            if !quarantine.is_empty() {
+                blocking(&self.engine, move |e| {
+                    Ok(e.save_quarantine(&name, &quarantine, false)?)
+                })
+                .await?;
+            }
             return Ok(false);
         }
+        let phase = |name: &str, t: Instant| {
+            tracing::debug!(
+                phase = name,
+                ms = t.elapsed().as_millis() as u64,
+                "sync phase done"
+            )
+        };
+        let t = Instant::now();
         let ctx = Arc::new(self.context(rep).await?);
+        phase("context", t);
+        let t = Instant::now();
         self.renormalize(&ctx, rep).await?;
         self.revisibility(&ctx, rep).await?;
+        phase("local repairs", t);
         let name = self.name();
         let state = blocking(&self.engine, move |e| {
             read(e, |s| Ok(s.source(&name)?.unwrap_or_default()))
@@ -540,9 +558,14 @@ impl SourceRun<'_> {
             || (self.cfg.reconcile_every > 0
                 && (state.syncs as u64).is_multiple_of(self.cfg.reconcile_every as u64));
         rep.full_sweep = full;
+        let t = Instant::now();
         self.export(&ctx, if reconcile { 0 } else { since }, rep)
             .await?;
+        phase("export", t);
+        let t = Instant::now();
         self.listings(&ctx, since, full, rep).await?;
+        phase("listings", t);
+        let t = Instant::now();
         if reconcile {
             self.removals(&ctx, rep).await?;
             rep.reconciled = true;
@@ -550,6 +573,7 @@ impl SourceRun<'_> {
         if full {
             self.deleted_translations(&ctx, rep).await?;
         }
+        phase("removals", t);
         // Everything this run read is committed: only now may the cursor move.
         let run_started = self
             .client
@@ -837,20 +861,25 @@ impl SourceRun<'_> {
     ) -> Result<(), SyncError> {
         let mut start = from;
         let mut pages = 0u32;
+        // The next page is fetched while this one is planned and committed (only when Zendesk
+        // announced it, so no request is spent that the sync would not make anyway).
+        let mut prefetched = AbortOnDrop(None);
         loop {
             pages += 1;
             if pages > 100_000 {
                 return Err(SyncError::Stalled(start));
             }
-            let page = self.client.incremental_page(start).await?;
+            let page = match prefetched.0.take() {
+                Some(h) => h.await.map_err(|e| SyncError::Internal(e.to_string()))??,
+                None => self.client.incremental_page(start).await?,
+            };
             let n = page.records.len();
             rep.articles_fetched += n as u64;
-            let times: Vec<Option<i64>> = page
+            let newest = page
                 .records
                 .iter()
-                .map(|v| epoch(v.get("updated_at").and_then(Value::as_str)))
-                .collect();
-            let newest = times.iter().flatten().copied().max();
+                .filter_map(|v| epoch(v.get("updated_at").and_then(Value::as_str)))
+                .max();
             let mut records = page.records;
             // More than a page changed within one second: `next_page` would repeat forever.
             // Page through that second with the cursor-paginated list instead, then step past
@@ -874,21 +903,26 @@ impl SourceRun<'_> {
                     }
                 }
             }
-            let kind = PageKind::Export { start };
-            let res = self.page(ctx, kind, records).await?;
-            self.commit(res).await?;
-            self.progress(rep);
-            self.cancelled()?;
-            if page.next_page.is_none() || n == 0 {
-                return Ok(());
-            }
+            let more = page.next_page.is_some() && n > 0;
             let next = if stalled {
                 start + 1
             } else {
                 newest.unwrap_or(start)
             };
-            if next <= start && !stalled {
+            if more && next <= start {
                 return Err(SyncError::Stalled(start));
+            }
+            if more {
+                let c = self.client.clone();
+                prefetched.0 = Some(tokio::spawn(async move { c.incremental_page(next).await }));
+            }
+            let kind = PageKind::Export { start };
+            let res = self.page(ctx, kind, records).await?;
+            self.commit(res).await?;
+            self.progress(rep);
+            self.cancelled()?;
+            if !more {
+                return Ok(());
             }
             start = next;
         }
@@ -935,15 +969,19 @@ impl SourceRun<'_> {
         full: bool,
         rep: &mut SourceReport,
     ) -> Result<(), SyncError> {
-        let mut pager = self
+        let pager = self
             .client
             .articles_pager(Some(locale), "updated_at", "desc", None);
+        let since = if full { i64::MIN } else { since };
+        // Reading to the end (a first sync, a sweep): the next page is fetched while this one is
+        // planned. Reading to the cursor: exactly the pages needed, one after the other.
+        let mut pages = Pages::new(pager, since <= 0);
         let mut pending = PageResult::default();
-        while let Some(page) = pager.next().await? {
+        while let Some(page) = pages.next().await? {
             rep.articles_fetched += page.items.len() as u64;
             let kind = PageKind::Listing {
                 locale: locale.to_string(),
-                since: if full { i64::MIN } else { since },
+                since,
             };
             let res = self.page(ctx, kind, page.items).await?;
             let older = res.reached_older;
@@ -1097,19 +1135,79 @@ impl SourceRun<'_> {
         records: Vec<Value>,
     ) -> Result<PageResult, SyncError> {
         let ctx = ctx.clone();
-        blocking(&self.engine, move |e| plan_page(e, &ctx, kind, records)).await
+        let t = Instant::now();
+        let r = blocking(&self.engine, move |e| plan_page(e, &ctx, kind, records)).await;
+        tracing::trace!(ms = t.elapsed().as_millis() as u64, "page planned");
+        r
     }
 
     /// Commits a planned page and takes its counts into the run.
     async fn commit(&mut self, res: PageResult) -> Result<(), SyncError> {
         let name = self.name();
+        let t = Instant::now();
         let (res, writes) = blocking(&self.engine, move |e| {
             let writes = e.apply(&name, &res.batch)?;
             Ok((res, writes))
         })
         .await?;
+        tracing::trace!(
+            ms = t.elapsed().as_millis() as u64,
+            writes,
+            "page committed"
+        );
         self.state.absorb(res, writes);
         Ok(())
+    }
+}
+
+/// Aborts a prefetch nobody will wait for (the run failed or was cancelled).
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
+    }
+}
+
+/// Listing pages, optionally fetched one ahead by a task (bounded: at most two pages wait).
+enum Pages {
+    Direct(Box<helpdex_zendesk::Pager>),
+    Ahead {
+        rx: tokio::sync::mpsc::Receiver<Result<helpdex_zendesk::types::ListPage, ZendeskError>>,
+        /// Held so the fetching task stops when the listing is left early.
+        _task: AbortOnDrop<()>,
+    },
+}
+
+impl Pages {
+    fn new(mut pager: helpdex_zendesk::Pager, ahead: bool) -> Pages {
+        if !ahead {
+            return Pages::Direct(Box::new(pager));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            loop {
+                let next = pager.next().await.transpose();
+                let Some(item) = next else { break };
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Pages::Ahead {
+            rx,
+            _task: AbortOnDrop(Some(task)),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<helpdex_zendesk::types::ListPage>, ZendeskError> {
+        match self {
+            Pages::Direct(p) => p.next().await,
+            Pages::Ahead { rx, .. } => rx.recv().await.transpose(),
+        }
     }
 }
 

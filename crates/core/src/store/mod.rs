@@ -81,7 +81,10 @@ const MIGRATIONS: &[&str] = &[
     // "segment" meant three things; the citable unit is a passage.
     "ALTER TABLE segments RENAME TO passages;",
     // The hosts citations may point at (source and brand hosts), and records refused by the
-    // last sync: never indexed, shown by `status`.
+    // last sync: never indexed, shown by `status`. Two indexes a sync at scale needs: without
+    // the first, every translation deleted or replaced scanned all `links` for its cascade
+    // (48 ms each at 10,000 articles); the second spares the per-sync normalizer check a scan
+    // of every stored body.
     "ALTER TABLE sources ADD COLUMN hosts TEXT;
      CREATE TABLE quarantine (
          source  TEXT NOT NULL,
@@ -89,7 +92,9 @@ const MIGRATIONS: &[&str] = &[
          reason  TEXT NOT NULL,
          seen_at TEXT NOT NULL,
          PRIMARY KEY (source, record)
-     );",
+     );
+     CREATE INDEX links_owner ON links (source, article_id, locale);
+     CREATE INDEX translations_normalizer ON translations (source, normalizer_version, article_id, locale);",
 ];
 
 impl ToSql for Visibility {
