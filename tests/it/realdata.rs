@@ -176,3 +176,31 @@ async fn oversized_answers_are_refused() {
     let e = r.error.expect("the export page is larger than 16 KiB");
     assert!(e.contains("more than 16384 bytes"), "{e}");
 }
+
+/// A deleted translation moves no timestamp: the daily full sweep (every listing read to its
+/// end) finds it, as the documented cadence says.
+#[tokio::test]
+async fn deleted_translations_are_found_by_the_full_sweep() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    env.emu
+        .edit_body(PUBLIC, "de", "<p>Erdferkel Erstattung.</p>");
+    ok(&env.sync().await);
+    assert_eq!(env.customer("Erdferkel").hits.len(), 1);
+    env.emu.delete_translation(PUBLIC, "de");
+    ok(&env.sync().await);
+    let r = env
+        .sync_with(&helpdex_sync::SyncOptions {
+            full: true,
+            ..Default::default()
+        })
+        .await;
+    ok(&r);
+    assert_eq!((r.updated, r.index_writes), (1, 1), "{r:?}");
+    assert!(env.customer("Erdferkel").hits.is_empty());
+    let locales: Vec<String> = db(&env.engine, |s| s.translations_of("default", PUBLIC))
+        .into_iter()
+        .map(|t| t.locale)
+        .collect();
+    assert_eq!(locales, vec!["en-us"]);
+}

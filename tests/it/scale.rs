@@ -162,3 +162,26 @@ async fn a_webhook_sync_costs_at_most_three_requests() {
         (FIRST_ID + 9, "de")
     );
 }
+
+/// `reconcile_every = 3`: two of three syncs export from the cursor (one page when little
+/// changed) and leave removals for the third, which reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_removal_cadence_is_configurable_and_reported() {
+    let mut env = Env::synthetic(&spec(2_500, &[("de", 0.5)])).await;
+    env.cfg.sync.reconcile_every = 3;
+    let r = env.sync().await; // syncs = 0: a multiple of 3
+    ok(&r);
+    assert!(r.reconciled);
+    env.emu.archive(FIRST_ID + 3);
+    for _ in 0..2 {
+        env.emu.reset_requests();
+        let r = env.sync().await;
+        ok(&r);
+        assert!(!r.reconciled && r.removed == 0, "{r:?}");
+        assert_eq!(env.count("/incremental/"), 1, "from the cursor: one page");
+    }
+    let r = env.sync().await;
+    ok(&r);
+    assert!(r.reconciled);
+    assert_eq!(r.removed, 1);
+}

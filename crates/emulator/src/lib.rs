@@ -310,6 +310,12 @@ impl Emulator {
         self.world().revise(id, locale);
     }
 
+    /// Deletes a translation other than the source one, moving no timestamp: only a complete
+    /// listing (helpdex's full sweep) can notice it.
+    pub fn delete_translation(&self, id: u64, locale: &str) {
+        self.world().delete_translation(id, locale);
+    }
+
     /// Forces fields into every rendering of an article (export, listings, show): malformed or
     /// hostile values as recorded in the wild (`{"id": "1002"}`, `{"user_segment_ids":
     /// ["12"]}`, `{"html_url": "javascript:alert(1)//"}`, a far-future `updated_at`...). The

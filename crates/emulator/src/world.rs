@@ -777,6 +777,19 @@ impl World {
         });
     }
 
+    /// Deletes one (non-source) translation; no timestamp moves.
+    pub(crate) fn delete_translation(&mut self, id: u64, locale: &str) {
+        self.version += 1;
+        match self.articles.get_mut(&id) {
+            Some(a) if a.source_locale != locale => a.translations.retain(|t| t.locale != locale),
+            _ => tracing::warn!(
+                article_id = id,
+                locale,
+                "emulator: no such translation to delete"
+            ),
+        }
+    }
+
     /// Forces fields into every rendering of an article (`"$remove"` removes one).
     pub(crate) fn patch(&mut self, id: u64, fields: Map<String, Value>) {
         self.version += 1;

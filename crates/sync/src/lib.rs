@@ -538,7 +538,7 @@ impl SourceRun<'_> {
         phase("context", t);
         let t = Instant::now();
         self.renormalize(&ctx, rep).await?;
-        self.revisibility(&ctx, rep).await?;
+        self.revisibility(&ctx).await?;
         phase("local repairs", t);
         let name = self.name();
         let state = blocking(&self.engine, move |e| {
@@ -571,7 +571,7 @@ impl SourceRun<'_> {
             rep.reconciled = true;
         }
         if full {
-            self.deleted_translations(&ctx, rep).await?;
+            self.deleted_translations(&ctx).await?;
         }
         phase("removals", t);
         // Everything this run read is committed: only now may the cursor move.
@@ -801,11 +801,7 @@ impl SourceRun<'_> {
     }
 
     /// Recomputes visibility of stored articles when segment definitions changed (no network).
-    async fn revisibility(
-        &mut self,
-        ctx: &Arc<Ctx>,
-        _rep: &mut SourceReport,
-    ) -> Result<(), SyncError> {
+    async fn revisibility(&mut self, ctx: &Arc<Ctx>) -> Result<(), SyncError> {
         let ctx = ctx.clone();
         let (outcomes, writes) = blocking(&self.engine, move |e| {
             let name = ctx.source.clone();
@@ -1061,11 +1057,7 @@ impl SourceRun<'_> {
 
     /// After a full sweep: stored translations no listing showed, of articles that still
     /// exist, were deleted in Zendesk.
-    async fn deleted_translations(
-        &mut self,
-        ctx: &Arc<Ctx>,
-        _rep: &mut SourceReport,
-    ) -> Result<(), SyncError> {
+    async fn deleted_translations(&mut self, ctx: &Arc<Ctx>) -> Result<(), SyncError> {
         let name = self.name();
         let keys = blocking(&self.engine, move |e| {
             read(e, |s| s.translation_keys(&name))
