@@ -16,8 +16,7 @@ use helpdex_core::query::QueryInput;
 use helpdex_core::search::search;
 use helpdex_core::store::Batch;
 use helpdex_core::visibility::Decision;
-use helpdex_sync::plan::plan_article;
-use helpdex_zendesk::types::{Article, Translation};
+use helpdex_sync::plan::{ArticleMeta, TranslationIn, plan_article};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -33,8 +32,13 @@ const SOURCE: &str = "bench";
 /// Words with their frequencies, from real support text.
 fn vocabulary(repo: &Path) -> Vec<String> {
     let mut text = String::new();
-    for f in ["wixqa_public_rag_sample.jsonl", "techqa_rag_eval_sample.jsonl"] {
-        text.push_str(&std::fs::read_to_string(repo.join("../shared/eval").join(f)).unwrap_or_default());
+    for f in [
+        "wixqa_public_rag_sample.jsonl",
+        "techqa_rag_eval_sample.jsonl",
+    ] {
+        text.push_str(
+            &std::fs::read_to_string(repo.join("../shared/eval").join(f)).unwrap_or_default(),
+        );
     }
     if text.is_empty() {
         for e in std::fs::read_dir(repo.join("fixtures/helpcenter/articles"))
@@ -102,10 +106,7 @@ fn article(rng: &mut StdRng, vocab: &Words) -> (String, String) {
             words(rng, vocab, 3..6)
         ));
         for _ in 0..rng.random_range(1..4) {
-            body.push_str(&format!(
-                "<p>{}.</p>",
-                words(rng, vocab, 15..45)
-            ));
+            body.push_str(&format!("<p>{}.</p>", words(rng, vocab, 15..45)));
         }
     }
     (title, body)
@@ -113,8 +114,14 @@ fn article(rng: &mut StdRng, vocab: &Words) -> (String, String) {
 
 fn decision(i: u64) -> Decision {
     let (visibility, access): (helpdex_core::model::Visibility, &[&str]) = match i % 100 {
-        0..=89 => (helpdex_core::model::Visibility::Public, &["public", "staff"]),
-        90..=94 => (helpdex_core::model::Visibility::SignedIn, &["signed_in", "staff"]),
+        0..=89 => (
+            helpdex_core::model::Visibility::Public,
+            &["public", "staff"],
+        ),
+        90..=94 => (
+            helpdex_core::model::Visibility::SignedIn,
+            &["signed_in", "staff"],
+        ),
         95..=97 => (helpdex_core::model::Visibility::Internal, &["staff"]),
         _ => (
             helpdex_core::model::Visibility::Restricted,
@@ -160,39 +167,38 @@ fn main() -> anyhow::Result<()> {
     for i in 0..n {
         let id = 1_000_000 + i;
         let topic = &topics[rng.random_range(0..topics.len())];
-        let (title, body) = article(
-            &mut rng,
-            &Words {
-                all: &vocab,
-                topic,
-            },
-        );
+        let (title, body) = article(&mut rng, &Words { all: &vocab, topic });
         if i % 50 == 0 {
             texts.push(body.clone());
         }
         let url = format!("https://bench.zendesk.com/hc/en-us/articles/{id}");
-        let a: Article = serde_json::from_value(serde_json::json!({
-            "id": id, "html_url": url, "section_id": 7, "title": title, "body": body,
-            "locale": "en-us", "source_locale": "en-us", "updated_at": "2024-05-01T10:00:00Z",
-            "draft": false, "user_segment_ids": []
-        }))?;
-        let t = Translation {
+        let meta = ArticleMeta {
+            id,
+            section_id: Some(7),
+            source_locale: "en-us".into(),
+            segments: Some(vec![]),
+            labels: vec![],
+            updated_at: Some("2024-05-01T10:00:00Z".into()),
+            outdated_locales: vec![],
+        };
+        let t = TranslationIn {
             locale: "en-us".into(),
-            title: Some(title.clone()),
+            title: title.clone(),
             body: Some(body.clone()),
             draft: false,
             outdated: false,
-            html_url: Some(url),
+            html_url: url,
             updated_at: Some("2024-05-01T10:00:00Z".into()),
         };
         plan_article(
             SOURCE,
-            &a,
+            &meta,
             &[t],
             None,
             &decision(i),
             &sections,
             &NormalizeOptions::default(),
+            true,
             &mut batch,
         );
         if i % 100 < 90 {
@@ -221,7 +227,13 @@ fn main() -> anyhow::Result<()> {
             .flat_map(|(_, t)| t.split_whitespace().map(str::to_string).collect::<Vec<_>>())
             .collect()
     };
-    let frames = ["How do I {} ?", "Why is my {} ?", "{}", "Can I {} please", "What happens when {} ?"];
+    let frames = [
+        "How do I {} ?",
+        "Why is my {} ?",
+        "{}",
+        "Can I {} please",
+        "What happens when {} ?",
+    ];
     let mut questions = Vec::new();
     for _ in 0..1000 {
         let w = strip(&texts[rng.random_range(0..texts.len())]);
@@ -234,7 +246,10 @@ fn main() -> anyhow::Result<()> {
     let reader = engine.reader();
     let bparser = QueryParser::for_index(&baseline, vec![btitle, bbody]);
     let breader = baseline.reader()?;
-    for (who, access) in [("customer", Access::anonymous()), ("agent", Access::agent())] {
+    for (who, access) in [
+        ("customer", Access::anonymous()),
+        ("agent", Access::agent()),
+    ] {
         // Warm-up: per-audience statistics are cached per index state, as in a service.
         for q in questions.iter().take(50) {
             let query = QueryInput::new(q.as_str()).validate(access.clone())?;
@@ -253,7 +268,10 @@ fn main() -> anyhow::Result<()> {
         let mut base = Vec::new();
         let searcher = breader.searcher();
         for q in &questions {
-            let clean: String = q.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
+            let clean: String = q
+                .chars()
+                .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+                .collect();
             let t = Instant::now();
             let (query, _) = bparser.parse_query_lenient(&clean);
             let _ = searcher.search(&query, &TopDocs::with_limit(8).order_by_score())?;

@@ -27,6 +27,13 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // The HTML parser logs the text it parses (article bodies) at debug and trace: never
+    // below info, whatever HELPDEX_LOG asks.
+    let filter = ["html5ever=info", "markup5ever=info", "selectors=info"]
+        .into_iter()
+        .fold(filter, |f, d| {
+            f.add_directive(d.parse().expect("a valid static directive"))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -458,6 +458,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         s.last_result.as_deref().unwrap_or("never"),
                         s.last_error.as_deref().unwrap_or("")
                     ))?;
+                    if !s.quarantined.is_empty() {
+                        out(&format!(
+                            "  quarantined: {} malformed records, never indexed (status --json lists them)",
+                            s.quarantined.len()
+                        ))?;
+                    }
                 }
                 for c in &counts {
                     out(&format!(

@@ -73,6 +73,21 @@ impl Env {
 
     pub async fn start_with(ec: EmulatorConfig, email: &str, token: &str) -> Env {
         let world = World::load(&fixtures()).expect("fixtures load");
+        Env::start_world(world, ec, email, token).await
+    }
+
+    /// A synthetic help center served with default settings, synced by its admin.
+    pub async fn synthetic(spec: &helpdex_emulator::Synthetic) -> Env {
+        Env::start_world(
+            spec.world(),
+            EmulatorConfig::default(),
+            helpdex_emulator::SYNTHETIC_EMAIL,
+            helpdex_emulator::SYNTHETIC_TOKEN,
+        )
+        .await
+    }
+
+    pub async fn start_world(world: World, ec: EmulatorConfig, email: &str, token: &str) -> Env {
         let emu = Emulator::start(world, ec, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("emulator starts");
@@ -102,6 +117,26 @@ impl Env {
 
     pub fn customer(&self, q: &str) -> SearchResponse {
         self.search(q, Access::anonymous())
+    }
+
+    /// A second, empty data directory synced from the same emulator (the clean reference of
+    /// the fault matrix).
+    pub async fn fresh_sync(&self) -> (tempfile::TempDir, Arc<Engine>, SourceReport) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = self.cfg.clone();
+        cfg.data_dir = dir.path().to_path_buf();
+        let engine = Arc::new(Engine::open(dir.path(), cfg.normalize.clone()).unwrap());
+        let mut r = sync_all(engine.clone(), &cfg.sync, &SyncOptions::default()).await;
+        (dir, engine, r.sources.remove(0))
+    }
+
+    /// Requests the emulator answered since the last reset, by path fragment.
+    pub fn count(&self, path_contains: &str) -> usize {
+        self.emu
+            .requests()
+            .iter()
+            .filter(|q| q.path.contains(path_contains))
+            .count()
     }
 
     pub fn agent(&self, q: &str) -> SearchResponse {

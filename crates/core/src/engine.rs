@@ -285,20 +285,36 @@ impl Engine {
     }
 
     /// Saves what a run learnt of the help center itself: user segments (`None` when
-    /// unreadable), help center state, brand, sections and categories.
+    /// unreadable), help center state, brand, the hosts citations may point at, sections and
+    /// categories.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the help center, saved together
     pub fn save_help_center(
         &self,
         source: &str,
         segments: Option<&[UserSegment]>,
         help_center_state: Option<&str>,
         brand: Option<&str>,
+        hosts: &[String],
         sections: &[SectionRow],
         categories: &[CategoryRow],
     ) -> Result<()> {
         let mut w = self.lock();
         w.store
-            .save_user_segments(source, segments, help_center_state, brand)?;
+            .save_user_segments(source, segments, help_center_state, brand, hosts)?;
         w.store.save_structure(source, sections, categories)?;
+        Ok(())
+    }
+
+    /// Records the records a sync refused (see [`crate::store::Quarantined`]).
+    pub fn save_quarantine(
+        &self,
+        source: &str,
+        records: &[crate::store::Quarantined],
+        replace: bool,
+    ) -> Result<()> {
+        self.lock()
+            .store
+            .save_quarantine(source, records, replace)?;
         Ok(())
     }
 

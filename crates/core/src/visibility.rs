@@ -29,6 +29,11 @@ pub struct Decision {
     pub rule: String,
 }
 
+/// Stands, among stored segment ids, for "the Zendesk record did not say who may view it"
+/// (neither `user_segment_ids` nor `user_segment_id`). No real segment has this id, and
+/// [`decide`] maps it to internal wherever it appears: absence never means "everyone".
+pub const UNSTATED_SEGMENTS: u64 = u64::MAX;
+
 /// Decides visibility from an article's `user_segment_ids`.
 ///
 /// `segments` is `None` when the segment list could not be read (a token without Guide admin
@@ -40,6 +45,13 @@ pub fn decide(
     restricted_help_center: bool,
 ) -> Decision {
     let staff = ACCESS_STAFF.to_string();
+    if segment_ids.contains(&UNSTATED_SEGMENTS) {
+        return Decision {
+            visibility: Visibility::Internal,
+            access: vec![staff],
+            rule: "the zendesk record did not say who may view it (no user_segment_ids): treated as internal".into(),
+        };
+    }
     if segment_ids.is_empty() {
         if restricted_help_center {
             return Decision {
@@ -170,6 +182,20 @@ mod tests {
         let d = decide(&[2, 3, 1], Some(&s), false);
         assert_eq!(d.visibility, Visibility::SignedIn);
         assert_eq!(d.access, vec!["segment:3", "signed_in", "staff"]);
+    }
+
+    #[test]
+    fn an_unstated_audience_is_internal_even_beside_public_segments() {
+        let s = segs();
+        for ids in [vec![UNSTATED_SEGMENTS], vec![1, UNSTATED_SEGMENTS]] {
+            let d = decide(&ids, Some(&s), false);
+            assert_eq!(d.visibility, Visibility::Internal);
+            assert_eq!(d.access, vec!["staff"]);
+        }
+        assert_eq!(
+            decide(&[UNSTATED_SEGMENTS], None, false).visibility,
+            Visibility::Internal
+        );
     }
 
     #[test]

@@ -4,15 +4,26 @@
 use super::RateLimit;
 use std::time::{Duration, Instant};
 
-/// What to do to one API request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fault {
-    /// Answer with this status and an error body instead of the real answer.
+/// A way to break one API answer on purpose (see [`super::Emulator::fault_next`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and an error body instead of the real answer (5xx: Zendesk's
+    /// JSON error body).
     Fail(u16),
     /// Answer 200 with the first half of the real JSON body.
     Truncate,
     /// Sleep this long, then answer normally.
     Delay(Duration),
+    /// A 429 in the recorded shape (`text/plain`, `x-rate-limit-remaining: 0`) with this
+    /// `Retry-After` value, verbatim (`"1"`, `"99999999999999999999"`...).
+    RateLimited(String),
+    /// A 4xx whose JSON body echoes the request's `Authorization` header (recorded on 400/422
+    /// answers of some endpoints).
+    EchoAuthorization(u16),
+    /// 200 with a body that is not JSON at all (a proxy's HTML error page).
+    Garbage,
+    /// 200 and headers, then the connection drops in the middle of the body.
+    Reset,
 }
 
 /// Pending faults, consumed one per API request in order of precedence fail > truncate >
@@ -24,6 +35,8 @@ pub(crate) struct Faults {
     truncate: usize,
     delay: usize,
     delay_for: Duration,
+    /// Faults for requests whose path contains a string, consumed before the others.
+    targeted: Vec<(String, Fault, usize)>,
 }
 
 impl Faults {
@@ -41,8 +54,23 @@ impl Faults {
         self.delay_for = d;
     }
 
-    /// The fault for the next request, if any.
-    pub(crate) fn take(&mut self) -> Option<Fault> {
+    pub(crate) fn add(&mut self, n: usize, path_contains: &str, fault: Fault) {
+        self.targeted.push((path_contains.to_string(), fault, n));
+    }
+
+    /// The fault for the next request to `path`, if any.
+    pub(crate) fn take(&mut self, path: &str) -> Option<Fault> {
+        if let Some(i) = self
+            .targeted
+            .iter()
+            .position(|(p, _, n)| *n > 0 && path.contains(p.as_str()))
+        {
+            let (_, f, n) = &mut self.targeted[i];
+            *n -= 1;
+            let f = f.clone();
+            self.targeted.retain(|(_, _, n)| *n > 0);
+            return Some(f);
+        }
         if self.fail > 0 {
             self.fail -= 1;
             Some(Fault::Fail(self.fail_status))
@@ -132,14 +160,23 @@ mod tests {
         f.delay_next(1, Duration::from_millis(5));
         f.truncate_next(1);
         f.fail_next(2, 503);
-        assert_eq!(f.take(), Some(Fault::Fail(503)));
-        assert_eq!(f.take(), Some(Fault::Fail(503)));
-        assert_eq!(f.take(), Some(Fault::Truncate));
-        assert_eq!(f.take(), Some(Fault::Delay(Duration::from_millis(5))));
-        assert_eq!(f.take(), None);
+        assert_eq!(f.take("/a"), Some(Fault::Fail(503)));
+        assert_eq!(f.take("/a"), Some(Fault::Fail(503)));
+        assert_eq!(f.take("/a"), Some(Fault::Truncate));
+        assert_eq!(f.take("/a"), Some(Fault::Delay(Duration::from_millis(5))));
+        assert_eq!(f.take("/a"), None);
         f.truncate_next(3);
         f.truncate_next(0);
-        assert_eq!(f.take(), None, "truncate_next(0) clears");
+        assert_eq!(f.take("/a"), None, "truncate_next(0) clears");
+        f.add(1, "incremental", Fault::Garbage);
+        f.fail_next(1, 500);
+        assert_eq!(
+            f.take("/locales"),
+            Some(Fault::Fail(500)),
+            "targets only their path"
+        );
+        assert_eq!(f.take("/incremental/articles"), Some(Fault::Garbage));
+        assert_eq!(f.take("/incremental/articles"), None);
     }
 
     #[test]

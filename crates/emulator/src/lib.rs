@@ -9,14 +9,20 @@
 //! per-window request budget answering 429 with `Retry-After`.
 //!
 //! Tests script the world while the server runs ([`Emulator::edit_body`], [`Emulator::archive`]
-//! ...) and break it on purpose ([`Emulator::fail_next`], [`Emulator::truncate_next`],
-//! [`Emulator::delay_next`]); every request is recorded ([`Emulator::requests`]).
+//! ...) and break it on purpose ([`Emulator::fail_next`], [`Emulator::fault_next`] with the
+//! recorded failure shapes of [`Fault`], [`Emulator::patch_article`] for malformed or hostile
+//! records, [`Emulator::revoke_credentials`]...); every request is recorded
+//! ([`Emulator::requests`]). [`Synthetic`] generates a help center of any size (benchmarks,
+//! request-budget tests).
 
 mod faults;
 mod pagination;
 mod server;
+mod synthetic;
 mod world;
 
+pub use faults::Fault;
+pub use synthetic::{FIRST_ID, SYNTHETIC_EMAIL, SYNTHETIC_TOKEN, Synthetic};
 pub use world::{World, slug};
 
 use faults::{Faults, RateLimiter};
@@ -142,6 +148,11 @@ fn shared(world: World, cfg: &EmulatorConfig, addr: SocketAddr) -> Arc<Shared> {
             .map(|r| std::sync::Mutex::new(RateLimiter::new(r))),
         log: std::sync::Mutex::new(Vec::new()),
         segments_forbidden: AtomicBool::new(false),
+        revoked: AtomicBool::new(false),
+        sections_loop: AtomicBool::new(false),
+        export_end_time: std::sync::Mutex::new(None),
+        archive_after: std::sync::Mutex::new(Vec::new()),
+        cache: std::sync::Mutex::new(std::collections::HashMap::new()),
         api_base,
         public_base,
         page_size: cfg.incremental_page_size.max(1),
@@ -293,6 +304,41 @@ impl Emulator {
         self.world().bulk_edit_without_timestamp(id, locale, body);
     }
 
+    /// A new revision of a translation's body (synthetic bodies are regenerated; given text
+    /// gets a sentence more); its `updated_at` moves.
+    pub fn revise(&self, id: u64, locale: &str) {
+        self.world().revise(id, locale);
+    }
+
+    /// Deletes a translation other than the source one, moving no timestamp: only a complete
+    /// listing (helpdex's full sweep) can notice it.
+    pub fn delete_translation(&self, id: u64, locale: &str) {
+        self.world().delete_translation(id, locale);
+    }
+
+    /// Forces fields into every rendering of an article (export, listings, show): malformed or
+    /// hostile values as recorded in the wild (`{"id": "1002"}`, `{"user_segment_ids":
+    /// ["12"]}`, `{"html_url": "javascript:alert(1)//"}`, a far-future `updated_at`...). The
+    /// string `"$remove"` removes a field (`{"draft": "$remove"}`).
+    pub fn patch_article(&self, id: u64, fields: serde_json::Value) {
+        if let serde_json::Value::Object(m) = fields {
+            self.world().patch(id, m);
+        }
+    }
+
+    /// Serves `record` as it is in the export, at the emulator's latest second (a malformed
+    /// record without a usable id, say).
+    pub fn add_raw_record(&self, record: serde_json::Value) {
+        let mut w = self.world();
+        let at = w.last_tick();
+        w.add_raw_record(at, record);
+    }
+
+    /// Every live article id.
+    pub fn live_ids(&self) -> Vec<u64> {
+        self.world().live_ids()
+    }
+
     /// Fixes the emulator clock: the next mutation is stamped `unix_secs`, each later one a
     /// second more (wall time is no longer used).
     pub fn set_clock(&self, unix_secs: i64) {
@@ -315,6 +361,39 @@ impl Emulator {
     /// Sleeps `d` before answering each of the next `n` API requests.
     pub fn delay_next(&self, n: usize, d: Duration) {
         lock(&self.shared.faults).delay_next(n, d);
+    }
+
+    /// Breaks the next `n` API requests whose path contains `path_contains` (`""` for any) in
+    /// the way `fault` says; these go before the untargeted faults.
+    pub fn fault_next(&self, n: usize, path_contains: &str, fault: Fault) {
+        lock(&self.shared.faults).add(n, path_contains, fault);
+    }
+
+    /// Forgets every pending fault (scripted failures, delays, targeted faults).
+    pub fn clear_faults(&self) {
+        *lock(&self.shared.faults) = Faults::default();
+    }
+
+    /// Makes every credential answer 401, as a token revoked in Zendesk does.
+    pub fn revoke_credentials(&self, yes: bool) {
+        self.shared.revoked.store(yes, Ordering::Relaxed);
+    }
+
+    /// Makes the sections listing loop: its cursor always leads back to its first page.
+    pub fn set_sections_loop(&self, yes: bool) {
+        self.shared.sections_loop.store(yes, Ordering::Relaxed);
+    }
+
+    /// Answers this `end_time` on every export page (`Some(99999999999)`: recorded far-future
+    /// value); `None` restores the real one.
+    pub fn set_export_end_time(&self, end_time: Option<i64>) {
+        *lock(&self.shared.export_end_time) = end_time;
+    }
+
+    /// Archives article `id` right after the first answer to a path containing
+    /// `path_contains`: the race of an article archived in the middle of a sync.
+    pub fn archive_after(&self, path_contains: &str, id: u64) {
+        lock(&self.shared.archive_after).push((path_contains.to_string(), id));
     }
 
     /// Makes `/user_segments` answer 403 even for admins (a token that lost its Guide role).

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -27,12 +28,25 @@ pub(crate) struct Shared {
     pub limiter: Option<Mutex<RateLimiter>>,
     pub log: Mutex<Vec<RequestRecord>>,
     pub segments_forbidden: AtomicBool,
+    /// Every credential answers 401 (a token revoked in Zendesk).
+    pub revoked: AtomicBool,
+    /// The sections listing's cursor points back at its first page, forever.
+    pub sections_loop: AtomicBool,
+    /// Answer this `end_time` on every export page (a recorded far-future value, say).
+    pub export_end_time: Mutex<Option<i64>>,
+    /// Archive an article right after the first answer to a path containing a string.
+    pub archive_after: Mutex<Vec<(String, u64)>>,
+    /// Sorted listings by world version, so paging through 100,000 articles stays linear.
+    pub cache: Mutex<HashMap<String, (u64, Sorted)>>,
     /// Base of API URLs (`url`, `next_page`, links), e.g. `http://127.0.0.1:7701`.
     pub api_base: String,
     /// Base of `html_url`s.
     pub public_base: String,
     pub page_size: usize,
 }
+
+/// A sorted listing: sort key and article id, in order.
+pub(crate) type Sorted = Arc<Vec<(Key, u64)>>;
 
 /// Locks, ignoring poisoning: a panicked request must not take the emulator down with it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -493,7 +507,20 @@ async fn api(
 ) -> (Response, Option<Role>) {
     let auth = {
         let world = lock(&shared.world);
-        authenticate(headers, &world.credentials)
+        match authenticate(headers, &world.credentials) {
+            Auth::User(_) if shared.revoked.load(Ordering::Relaxed) => {
+                if headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"))
+                {
+                    Auth::BadBearer
+                } else {
+                    Auth::BadBasic
+                }
+            }
+            a => a,
+        }
     };
     let role = match auth {
         Auth::User(r) => Some(r),
@@ -546,24 +573,63 @@ async fn api(
             }
         }
     }
-    let fault = lock(&shared.faults).take();
+    let fault = lock(&shared.faults).take(path);
     let mut truncate = false;
+    let mut reset = false;
+    let early = |reply: Reply| {
+        with_budget(
+            finish(shared, reply, remaining.is_some(), false, head),
+            remaining,
+        )
+    };
     match fault {
-        Some(Fault::Fail(status)) => {
-            return (
-                with_budget(
-                    finish(
-                        shared,
-                        Reply::failure(status),
-                        remaining.is_some(),
-                        false,
-                        head,
-                    ),
-                    remaining,
-                ),
-                role,
-            );
+        Some(Fault::Fail(status)) => return (early(Reply::failure(status)), role),
+        Some(Fault::RateLimited(retry_after)) => {
+            // The recorded shape: the 429 itself says `remaining: 0`.
+            let per = shared
+                .limiter
+                .as_ref()
+                .map(|l| lock(l).per_window())
+                .unwrap_or(700);
+            let mut reply = Reply::rate_limited(0)
+                .header(
+                    header::HeaderName::from_static("x-rate-limit"),
+                    per.to_string(),
+                )
+                .header(
+                    header::HeaderName::from_static("x-rate-limit-remaining"),
+                    "0",
+                );
+            reply.headers.retain(|(n, _)| *n != header::RETRY_AFTER);
+            reply = reply.header(header::RETRY_AFTER, retry_after);
+            return (finish(shared, reply, true, false, head), role);
         }
+        Some(Fault::EchoAuthorization(status)) => {
+            let auth = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let reply = Reply::json(
+                code,
+                json!({"error": "InvalidRequest",
+                       "description": format!("Invalid request: Authorization: {auth}"),
+                       "details": {"headers": {"authorization": [auth]}}}),
+            );
+            return (early(reply), role);
+        }
+        Some(Fault::Garbage) => {
+            let reply = Reply {
+                status: StatusCode::OK,
+                body: Payload::Text(
+                    "application/json; charset=utf-8",
+                    "<html><body><h1>502 Bad Gateway</h1></body></html>".into(),
+                ),
+                headers: Vec::new(),
+            };
+            return (early(reply), role);
+        }
+        Some(Fault::Reset) => reset = true,
         Some(Fault::Truncate) => truncate = true,
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
@@ -584,15 +650,44 @@ async fn api(
             urls: &urls,
             link_url: &link_url,
         };
-        endpoint(shared, &mut world, &route, &ctx)
+        let reply = endpoint(shared, &mut world, &route, &ctx);
+        // Scripted races: an article archived right after this answer (between the export
+        // and the translations request of a sync, say).
+        let mut triggers = lock(&shared.archive_after);
+        triggers.retain(|(p, id)| {
+            if path.contains(p.as_str()) {
+                world.archive(*id);
+                false
+            } else {
+                true
+            }
+        });
+        reply
     };
-    (
-        with_budget(
-            finish(shared, reply, remaining.is_some(), truncate, head),
-            remaining,
-        ),
-        role,
-    )
+    let resp = with_budget(
+        finish(shared, reply, remaining.is_some(), truncate, head),
+        remaining,
+    );
+    (if reset { cut_off(resp).await } else { resp }, role)
+}
+
+/// The answer's status and headers, then half its body and a broken connection.
+async fn cut_off(resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by the emulator",
+        )),
+    ];
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)))
 }
 
 /// Adds the common API headers; the rate-limit pair when a budget is configured (`charged`
@@ -658,7 +753,7 @@ fn visible(world: &World, role: Option<Role>, a: &ArticleRec, t: &TranslationRec
 
 fn endpoint(shared: &Shared, world: &mut World, route: &Route, ctx: &Ctx) -> Reply {
     match route {
-        Route::Export => export(world, ctx, shared.page_size),
+        Route::Export => export(shared, world, ctx),
         Route::Locales => {
             Reply::ok(json!({"default_locale": world.default_locale, "locales": world.locales}))
         }
@@ -710,7 +805,9 @@ fn endpoint(shared: &Shared, world: &mut World, route: &Route, ctx: &Ctx) -> Rep
                 Reply::record_not_found()
             }
         }
-        Route::Articles { locale, scope } => articles(world, locale.as_deref(), *scope, ctx),
+        Route::Articles { locale, scope } => {
+            articles(shared, world, locale.as_deref(), *scope, ctx)
+        }
         Route::Article { locale, id } => {
             let Some(a) = world.live(*id) else {
                 return Reply::record_not_found();
@@ -802,6 +899,15 @@ fn endpoint(shared: &Shared, world: &mut World, route: &Route, ctx: &Ctx) -> Rep
             let loc = locale
                 .clone()
                 .unwrap_or_else(|| world.default_locale.clone());
+            let looping = shared.sections_loop.load(Ordering::Relaxed);
+            // A looping listing serves its first page again whatever cursor it is given.
+            let q: Vec<(String, String)> = ctx
+                .q
+                .iter()
+                .filter(|(k, _)| !(looping && k == "page[after]"))
+                .cloned()
+                .collect();
+            let ctx = Ctx { q: &q, ..*ctx };
             let items = world
                 .sections
                 .iter()
@@ -815,14 +921,41 @@ fn endpoint(shared: &Shared, world: &mut World, route: &Route, ctx: &Ctx) -> Rep
                     )
                 })
                 .collect();
-            list(
+            let mut reply = list(
                 sorted(items),
                 false,
                 "sections",
-                ctx,
+                &ctx,
                 ("position", "asc"),
                 |v| v,
-            )
+            );
+            if let Payload::Json(Value::Object(body)) = &mut reply.body {
+                if includes(ctx.q, "categories") {
+                    // Sideloaded: the categories of this page's sections, top-level.
+                    let ids: Vec<u64> = body
+                        .get("sections")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| s.get("category_id").and_then(Value::as_u64))
+                        .collect();
+                    let cats: Vec<Value> = world
+                        .categories
+                        .iter()
+                        .filter(|c| {
+                            c.get("id")
+                                .and_then(Value::as_u64)
+                                .is_some_and(|id| ids.contains(&id))
+                        })
+                        .map(|c| world.container_json("categories", c, &loc, ctx.urls))
+                        .collect();
+                    body.insert("categories".into(), Value::Array(cats));
+                }
+                if looping && let Some(meta) = body.get_mut("meta").and_then(Value::as_object_mut) {
+                    meta.insert("has_more".into(), Value::Bool(true));
+                }
+            }
+            reply
         }
         Route::Categories { locale } => {
             let loc = locale
@@ -945,8 +1078,43 @@ fn list<T>(
     reply
 }
 
+/// A sorted listing, from the cache while the world has not changed since it was built.
+fn cached(
+    shared: &Shared,
+    world: &World,
+    key: String,
+    build: impl FnOnce() -> Vec<(Key, u64)>,
+) -> Arc<Vec<(Key, u64)>> {
+    if let Some((v, items)) = lock(&shared.cache).get(&key)
+        && *v == world.version
+    {
+        return items.clone();
+    }
+    let items = Arc::new(build());
+    let mut c = lock(&shared.cache);
+    if c.len() > 64 {
+        c.clear();
+    }
+    c.insert(key, (world.version, items.clone()));
+    items
+}
+
+fn role_class(role: Option<Role>) -> &'static str {
+    match role {
+        Some(Role::Admin | Role::Agent) => "staff",
+        Some(Role::EndUser) => "end_user",
+        None => "anonymous",
+    }
+}
+
 /// `/articles` and `/{locale}/articles` (optionally within a section or category).
-fn articles(world: &World, locale: Option<&str>, scope: Scope, ctx: &Ctx) -> Reply {
+fn articles(
+    shared: &Shared,
+    world: &World,
+    locale: Option<&str>,
+    scope: Scope,
+    ctx: &Ctx,
+) -> Reply {
     let start_time = match param(ctx.q, "start_time") {
         Some(s) => match s.parse::<i64>() {
             Ok(t) => Some(t),
@@ -987,43 +1155,68 @@ fn articles(world: &World, locale: Option<&str>, scope: Scope, ctx: &Ctx) -> Rep
             .find(|s| sid.is_some() && s.get("id").and_then(Value::as_u64) == sid)
             .and_then(|s| s.get("category_id").and_then(Value::as_u64))
     };
-    let embed = includes(ctx.q, "translations");
-    let mut items: Vec<(Key, (&ArticleRec, &TranslationRec))> = Vec::new();
-    for a in world.articles.values().filter(|a| !a.archived) {
-        let in_scope = match scope {
-            Scope::All => true,
-            Scope::Section(s) => a.section_id == Some(s),
-            Scope::Category(c) => section_category(a.section_id) == Some(c),
-        };
-        let t = match locale {
+    fn shown<'w>(a: &'w ArticleRec, locale: Option<&str>) -> Option<&'w TranslationRec> {
+        match locale {
             Some(l) => a.translation(l),
             None => a.source(),
-        };
-        let Some(t) = t.filter(|t| in_scope && visible(world, ctx.role, a, t)) else {
-            continue;
-        };
-        if start_time.is_some_and(|s| a.updated_at() < s)
-            || !labels.iter().all(|l| a.label_names.iter().any(|x| x == l))
-        {
-            continue;
         }
-        let sv = match sort_by {
-            "title" => SortVal::Text(t.title.clone().unwrap_or_default().to_lowercase()),
-            "created_at" => SortVal::Int(a.created_at),
-            "updated_at" => SortVal::Int(a.updated_at()),
-            "edited_at" => SortVal::Int(t.updated_at),
-            _ => SortVal::Int(a.position),
-        };
-        items.push(((sv, a.id), (a, t)));
     }
-    items.sort_by(|x, y| if desc { y.0.cmp(&x.0) } else { x.0.cmp(&y.0) });
+    let build = || {
+        let mut items: Vec<(Key, u64)> = Vec::new();
+        for a in world.articles.values().filter(|a| !a.archived) {
+            let in_scope = match scope {
+                Scope::All => true,
+                Scope::Section(s) => a.section_id == Some(s),
+                Scope::Category(c) => section_category(a.section_id) == Some(c),
+            };
+            let Some(t) = shown(a, locale).filter(|t| in_scope && visible(world, ctx.role, a, t))
+            else {
+                continue;
+            };
+            if start_time.is_some_and(|s| a.updated_at() < s)
+                || !labels.iter().all(|l| a.label_names.iter().any(|x| x == l))
+            {
+                continue;
+            }
+            let sv = match sort_by {
+                "title" => SortVal::Text(t.title.clone().unwrap_or_default().to_lowercase()),
+                "created_at" => SortVal::Int(a.created_at),
+                "updated_at" => SortVal::Int(a.updated_at()),
+                "edited_at" => SortVal::Int(t.updated_at),
+                _ => SortVal::Int(a.position),
+            };
+            items.push(((sv, a.id), a.id));
+        }
+        items.sort_by(|x, y| if desc { y.0.cmp(&x.0) } else { x.0.cmp(&y.0) });
+        items
+    };
+    let keys = if scope == Scope::All && labels.is_empty() && start_time.is_none() {
+        cached(
+            shared,
+            world,
+            format!(
+                "articles:{locale:?}:{sort_by}:{desc}:{}",
+                role_class(ctx.role)
+            ),
+            build,
+        )
+    } else {
+        Arc::new(build())
+    };
+    let embed = includes(ctx.q, "translations");
     list(
-        items,
+        keys.as_ref().clone(),
         desc,
         "articles",
         ctx,
         (sort_by, if desc { "desc" } else { "asc" }),
-        |(a, t)| {
+        |id| {
+            let Some(a) = world.articles.get(&id) else {
+                return Value::Null;
+            };
+            let Some(t) = shown(a, locale) else {
+                return Value::Null;
+            };
             let embedded = embed.then(|| translations_of(world, a, ctx));
             world.article_json(a, t, ctx.urls, embedded)
         },
@@ -1033,29 +1226,78 @@ fn articles(world: &World, locale: Option<&str>, scope: Scope, ctx: &Ctx) -> Rep
 /// The incremental export (§1): inclusive `start_time`, ordered by `updated_at` then id,
 /// `next_page` restarting at the last item's second (so the boundary repeats, and a second
 /// holding more than a page repeats forever), `end_time: 1` on an empty page. Drafts are in,
-/// archived articles are out.
-fn export(world: &World, ctx: &Ctx, page_size: usize) -> Reply {
+/// archived articles are out. Raw records (fault injection) are served at their second.
+fn export(shared: &Shared, world: &World, ctx: &Ctx) -> Reply {
     let Some(start) = param(ctx.q, "start_time").and_then(|s| s.parse::<i64>().ok()) else {
         return Reply::bad_request("InvalidParameter", "start_time is required: epoch seconds");
     };
-    let mut matching: Vec<&ArticleRec> = world
-        .articles
-        .values()
-        .filter(|a| !a.archived && a.updated_at() >= start && a.source().is_some())
+    let all = cached(shared, world, "export".into(), || {
+        let mut v: Vec<(Key, u64)> = world
+            .articles
+            .values()
+            .filter(|a| !a.archived && a.source().is_some())
+            .map(|a| ((SortVal::Int(a.updated_at()), a.id), a.id))
+            .collect();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
+    });
+    let from = all.partition_point(|((sv, _), _)| *sv < SortVal::Int(start));
+    // Raw records sort after the articles of their second (id u64::MAX - index).
+    let mut matching: Vec<(i64, u64, Option<usize>)> = Vec::new();
+    let raw: Vec<(i64, u64, Option<usize>)> = world
+        .raw_records
+        .iter()
+        .enumerate()
+        .filter(|(_, (t, _))| *t >= start)
+        .map(|(i, (t, _))| (*t, u64::MAX - i as u64, Some(i)))
         .collect();
-    matching.sort_by_cached_key(|a| (a.updated_at(), a.id));
-    let page = &matching[..matching.len().min(page_size.max(1))];
-    let end_time = page.last().map(|a| a.updated_at()).unwrap_or(1);
-    let next_page = (matching.len() > page.len()).then(|| {
+    let page_size = shared.page_size.max(1);
+    let needed = page_size + 1;
+    let (mut ai, mut ri) = (from, 0);
+    let mut raw_sorted = raw;
+    raw_sorted.sort();
+    while matching.len() < needed && (ai < all.len() || ri < raw_sorted.len()) {
+        let a = all.get(ai).map(|((sv, id), _)| match sv {
+            SortVal::Int(t) => (*t, *id),
+            SortVal::Text(_) => (i64::MAX, *id),
+        });
+        let r = raw_sorted.get(ri).map(|(t, k, _)| (*t, *k));
+        match (a, r) {
+            (Some(x), Some(y)) if y < x => {
+                matching.push(raw_sorted[ri]);
+                ri += 1;
+            }
+            (Some(x), _) => {
+                matching.push((x.0, x.1, None));
+                ai += 1;
+            }
+            (None, Some(_)) => {
+                matching.push(raw_sorted[ri]);
+                ri += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    let more = matching.len() > page_size;
+    matching.truncate(page_size);
+    let end_time = matching.last().map(|m| m.0).unwrap_or(1);
+    let next_page = more.then(|| {
         format!(
             "{}/api/v2/help_center/incremental/articles.json?start_time={end_time}",
             ctx.urls.api
         )
     });
-    let articles: Vec<Value> = page
+    let articles: Vec<Value> = matching
         .iter()
-        .filter_map(|a| a.source().map(|t| world.article_json(a, t, ctx.urls, None)))
+        .filter_map(|(_, id, raw)| match raw {
+            Some(i) => world.raw_records.get(*i).map(|(_, v)| v.clone()),
+            None => world
+                .articles
+                .get(id)
+                .and_then(|a| a.source().map(|t| world.article_json(a, t, ctx.urls, None))),
+        })
         .collect();
+    let end_time = lock(&shared.export_end_time).unwrap_or(end_time);
     Reply::ok(
         json!({"articles": articles, "count": articles.len(), "next_page": next_page, "end_time": end_time}),
     )
@@ -1127,7 +1369,7 @@ fn public_page(shared: &Shared, page: &PageRoute) -> Reply {
                         t.title.as_deref().unwrap_or_default(),
                         &format!(
                             "{meta}\n<article>{}</article>",
-                            t.body.as_deref().unwrap_or_default()
+                            t.body.as_ref().map(|b| b.text()).unwrap_or_default()
                         ),
                     )
                 }

@@ -60,13 +60,30 @@ pub(crate) struct TranslationRec {
     pub id: u64,
     pub locale: String,
     pub title: Option<String>,
-    pub body: Option<String>,
+    pub body: Option<Body>,
     pub draft: bool,
     pub outdated: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub created_by_id: Value,
     pub updated_by_id: Value,
+}
+
+/// A translation body: given text, or generated on demand by the synthetic help center (so a
+/// 100,000-article world holds seeds, not gigabytes of HTML).
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    Text(String),
+    Synthetic(crate::synthetic::BodySeed),
+}
+
+impl Body {
+    pub(crate) fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Body::Text(s) => std::borrow::Cow::Borrowed(s),
+            Body::Synthetic(seed) => std::borrow::Cow::Owned(seed.render()),
+        }
+    }
 }
 
 /// One article: its locale-independent fields and every translation.
@@ -85,7 +102,13 @@ pub(crate) struct ArticleRec {
     pub extra: Map<String, Value>,
     pub translations: Vec<TranslationRec>,
     pub archived: bool,
+    /// Fields forced into every rendering of this article (fault injection: malformed or
+    /// hostile values as recorded in the wild); `Value::Null` under [`REMOVE`] removes a field.
+    pub patch: Map<String, Value>,
 }
+
+/// Marks a field a [`ArticleRec::patch`] removes from the rendered record.
+pub(crate) const REMOVE: &str = "$remove";
 
 impl ArticleRec {
     /// Max over translations (and metadata changes), as Zendesk reports it.
@@ -122,6 +145,11 @@ pub struct World {
     pub(crate) sections: Vec<Map<String, Value>>,
     pub(crate) user_segments: Vec<Map<String, Value>>,
     pub(crate) articles: BTreeMap<u64, ArticleRec>,
+    /// Raw records served by the export as they are (malformed ones, recorded shapes), each
+    /// at its `updated_at` second.
+    pub(crate) raw_records: Vec<(i64, Value)>,
+    /// Moves with every change of what listings contain or how they sort (cache key).
+    pub(crate) version: u64,
     /// Largest translation id in use; new translations count up from it.
     last_translation_id: u64,
     clock: Clock,
@@ -403,7 +431,7 @@ fn parse_article(
                 translations.push(TranslationRec {
                     id: t.get("id").and_then(Value::as_u64).unwrap_or(0),
                     title: opt_string(t.get("title")),
-                    body: opt_string(t.get("body")),
+                    body: opt_string(t.get("body")).map(Body::Text),
                     draft: t.get("draft").and_then(Value::as_bool).unwrap_or(false),
                     outdated: t.get("outdated").and_then(Value::as_bool).unwrap_or(false),
                     created_at: t_created,
@@ -424,7 +452,7 @@ fn parse_article(
                 id: 0,
                 locale: source_locale.clone(),
                 title: opt_string(a.get("title")).or_else(|| opt_string(a.get("name"))),
-                body: opt_string(a.get("body")),
+                body: opt_string(a.get("body")).map(Body::Text),
                 draft: a.get("draft").and_then(Value::as_bool).unwrap_or(false),
                 outdated: false,
                 created_at,
@@ -482,6 +510,7 @@ fn parse_article(
         extra,
         translations,
         archived,
+        patch: Map::new(),
     })
 }
 
@@ -571,6 +600,30 @@ impl World {
             }
             articles.insert(rec.id, rec);
         }
+        Ok(World::assemble(
+            brand,
+            default_locale,
+            locales,
+            credentials,
+            categories,
+            sections,
+            user_segments,
+            articles,
+        ))
+    }
+
+    /// A world from its parts: translation ids assigned, clock after the newest change.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        brand: Map<String, Value>,
+        default_locale: String,
+        locales: Vec<String>,
+        credentials: Vec<Credential>,
+        categories: Vec<Map<String, Value>>,
+        sections: Vec<Map<String, Value>>,
+        user_segments: Vec<Map<String, Value>>,
+        articles: BTreeMap<u64, ArticleRec>,
+    ) -> World {
         let mut world = World {
             brand,
             default_locale,
@@ -580,6 +633,8 @@ impl World {
             sections,
             user_segments,
             articles,
+            raw_records: Vec::new(),
+            version: 0,
             last_translation_id: 0,
             clock: Clock {
                 fixed: None,
@@ -593,7 +648,30 @@ impl World {
             .map(ArticleRec::updated_at)
             .max()
             .unwrap_or(0);
-        Ok(world)
+        world
+    }
+
+    /// The emulator clock's latest second (the newest change stamped so far).
+    pub(crate) fn last_tick(&self) -> i64 {
+        self.clock.last
+    }
+
+    /// Translations of live articles.
+    pub fn translation_count(&self) -> usize {
+        self.articles
+            .values()
+            .filter(|a| !a.archived)
+            .map(|a| a.translations.len())
+            .sum()
+    }
+
+    /// Every live (not archived) article id.
+    pub fn live_ids(&self) -> Vec<u64> {
+        self.articles
+            .values()
+            .filter(|a| !a.archived)
+            .map(|a| a.id)
+            .collect()
     }
 
     /// Gives translations without an id one above the largest id in use.
@@ -645,6 +723,7 @@ impl World {
     /// Edits one translation (created from the source's title when missing) and stamps it.
     fn edit_translation(&mut self, id: u64, locale: &str, f: impl FnOnce(&mut TranslationRec)) {
         let now = self.clock.tick();
+        self.version += 1;
         let needs_new = self
             .articles
             .get(&id)
@@ -680,7 +759,50 @@ impl World {
     }
 
     pub(crate) fn edit_body(&mut self, id: u64, locale: &str, body: &str) {
-        self.edit_translation(id, locale, |t| t.body = Some(body.to_string()));
+        self.edit_translation(id, locale, |t| t.body = Some(Body::Text(body.to_string())));
+    }
+
+    /// A new revision of a synthetic body (or, for a given text, an appended sentence): the
+    /// content changes and the translation's `updated_at` moves.
+    pub(crate) fn revise(&mut self, id: u64, locale: &str) {
+        self.edit_translation(id, locale, |t| {
+            t.body = Some(match t.body.take() {
+                Some(Body::Synthetic(mut seed)) => {
+                    seed.revision += 1;
+                    Body::Synthetic(seed)
+                }
+                Some(Body::Text(s)) => Body::Text(format!("{s}<p>Revised.</p>")),
+                None => Body::Text("<p>Revised.</p>".into()),
+            })
+        });
+    }
+
+    /// Deletes one (non-source) translation; no timestamp moves.
+    pub(crate) fn delete_translation(&mut self, id: u64, locale: &str) {
+        self.version += 1;
+        match self.articles.get_mut(&id) {
+            Some(a) if a.source_locale != locale => a.translations.retain(|t| t.locale != locale),
+            _ => tracing::warn!(
+                article_id = id,
+                locale,
+                "emulator: no such translation to delete"
+            ),
+        }
+    }
+
+    /// Forces fields into every rendering of an article (`"$remove"` removes one).
+    pub(crate) fn patch(&mut self, id: u64, fields: Map<String, Value>) {
+        self.version += 1;
+        match self.articles.get_mut(&id) {
+            Some(a) => a.patch.extend(fields),
+            None => tracing::warn!(article_id = id, "emulator: no such article to patch"),
+        }
+    }
+
+    /// Adds a raw record to the export at second `at`.
+    pub(crate) fn add_raw_record(&mut self, at: i64, record: Value) {
+        self.version += 1;
+        self.raw_records.push((at, record));
     }
 
     pub(crate) fn edit_title(&mut self, id: u64, locale: &str, title: &str) {
@@ -707,6 +829,7 @@ impl World {
     /// A change of the article's own fields: `updated_at` moves, `edited_at` does not.
     fn touch_meta(&mut self, id: u64, f: impl FnOnce(&mut ArticleRec)) {
         let now = self.clock.tick();
+        self.version += 1;
         match self.articles.get_mut(&id) {
             Some(a) => {
                 f(a);
@@ -722,6 +845,7 @@ impl World {
 
     pub(crate) fn delete(&mut self, id: u64) {
         self.clock.tick();
+        self.version += 1;
         self.articles.remove(&id);
     }
 
@@ -738,6 +862,7 @@ impl World {
     pub(crate) fn add_article(&mut self, doc: &Value) -> Result<(), EmulatorError> {
         let mut rec = parse_article(doc, Path::new("<add_article>"), &self.default_locale)?;
         let now = self.clock.tick();
+        self.version += 1;
         rec.created_at = now;
         for t in &mut rec.translations {
             t.created_at = now;
@@ -755,6 +880,7 @@ impl World {
     /// Gives these articles' source translations one identical new second (a bulk import).
     pub(crate) fn touch_many_same_second(&mut self, ids: &[u64]) {
         let now = self.clock.tick();
+        self.version += 1;
         for id in ids {
             if let Some(a) = self.articles.get_mut(id) {
                 let src = a.source_locale.clone();
@@ -772,7 +898,7 @@ impl World {
             .get_mut(&id)
             .and_then(|a| a.translation_mut(locale))
         {
-            Some(t) => t.body = Some(body.to_string()),
+            Some(t) => t.body = Some(Body::Text(body.to_string())),
             None => tracing::warn!(
                 article_id = id,
                 locale,
@@ -819,13 +945,20 @@ impl World {
             "user_segment_id": a.user_segment_ids.first(),
             "user_segment_ids": a.user_segment_ids,
             "label_names": a.label_names,
-            "body": t.body,
+            "body": t.body.as_ref().map(|b| b.text()),
         });
         if let Value::Object(f) = fields {
             o.extend(f);
         }
         if let Some(ts) = embed {
             o.insert("translations".into(), Value::Array(ts));
+        }
+        for (k, v) in &a.patch {
+            if v.as_str() == Some(REMOVE) {
+                o.remove(k);
+            } else {
+                o.insert(k.clone(), v.clone());
+            }
         }
         Value::Object(o)
     }
@@ -836,15 +969,16 @@ impl World {
         t: &TranslationRec,
         urls: &Urls,
     ) -> Value {
+        // Recorded: translations carry `html_url` without the slug, articles with it.
         json!({
             "id": t.id,
             "url": format!("{}/api/v2/help_center/articles/{}/translations/{}", urls.api, a.id, t.locale),
-            "html_url": format!("{}/hc/{}/articles/{}", urls.public, t.locale, id_with_slug(a.id, t.title.as_deref())),
+            "html_url": format!("{}/hc/{}/articles/{}", urls.public, t.locale, a.id),
             "source_id": a.id,
             "source_type": "Article",
             "locale": t.locale,
             "title": t.title,
-            "body": t.body,
+            "body": t.body.as_ref().map(|b| b.text()),
             "outdated": t.outdated,
             "draft": t.draft,
             "hidden": false,

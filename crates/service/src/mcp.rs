@@ -847,8 +847,7 @@ mod tests {
     use helpdex_core::normalize::NormalizeOptions;
     use helpdex_core::store::Batch;
     use helpdex_core::visibility::Decision;
-    use helpdex_sync::plan::plan_article;
-    use helpdex_zendesk::types::{Article, Translation};
+    use helpdex_sync::plan::{ArticleMeta, TranslationIn, plan_article};
     use std::collections::HashMap;
     use std::time::Duration;
     use tokio::io::{
@@ -869,28 +868,33 @@ mod tests {
     }
 
     fn add(batch: &mut Batch, id: u64, title: &str, body: &str, decision: Decision) {
-        let article: Article = serde_json::from_value(json!({
-            "id": id, "html_url": url(id), "section_id": 7, "title": title, "body": body,
-            "locale": "en-us", "source_locale": "en-us", "updated_at": "2024-05-01T10:00:00Z"
-        }))
-        .expect("article json");
-        let tr = Translation {
+        let meta = ArticleMeta {
+            id,
+            section_id: Some(7),
+            source_locale: "en-us".into(),
+            segments: Some(vec![]),
+            labels: vec![],
+            updated_at: Some("2024-05-01T10:00:00Z".into()),
+            outdated_locales: vec![],
+        };
+        let tr = TranslationIn {
             locale: "en-us".into(),
-            title: Some(title.into()),
+            title: title.into(),
             body: Some(body.into()),
             draft: false,
             outdated: false,
-            html_url: Some(url(id)),
+            html_url: url(id),
             updated_at: Some("2024-05-01T10:00:00Z".into()),
         };
         plan_article(
             SOURCE,
-            &article,
+            &meta,
             &[tr],
             None,
             &decision,
             &HashMap::new(),
             &NormalizeOptions::default(),
+            true,
             batch,
         );
     }

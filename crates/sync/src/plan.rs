@@ -1,10 +1,16 @@
 //! The pure heart of sync: given what Zendesk says now and what the store holds, decide which
 //! rows to write and which indexed translations changed. No I/O.
+//!
+//! An article is planned in two parts, because its facts arrive in different requests: its own
+//! row (segments, section, labels: the export record) and its translations (the export record
+//! is the source-locale one; the others come from per-locale listings). A plan over translations
+//! is *complete* when it was given every translation the article has (then stored locales not
+//! given are deleted), *partial* otherwise (only the given locales are upserted).
 
 use helpdex_core::model::doc_key;
 use helpdex_core::normalize::{NormalizeOptions, normalize};
-use helpdex_core::store::{ArticleRow, Batch, StoredArticle, TranslationRow};
-use helpdex_core::visibility::Decision;
+use helpdex_core::store::{ArticleRow, Batch, StoredArticle, TranslationRow, encode_fragment};
+use helpdex_core::visibility::{Decision, UNSTATED_SEGMENTS};
 use helpdex_zendesk::types::{Article, Translation};
 use std::collections::HashMap;
 
@@ -19,7 +25,83 @@ pub enum Outcome {
     Unchanged,
 }
 
-/// Hash of everything the index holds for a translation besides its segments' text.
+/// The article-level facts a plan depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArticleMeta {
+    /// Article id.
+    pub id: u64,
+    /// Section.
+    pub section_id: Option<u64>,
+    /// Source locale.
+    pub source_locale: String,
+    /// User segment ids; `None` when the record did not say (fail-closed: internal).
+    pub segments: Option<Vec<u64>>,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Zendesk updated_at (max over translations).
+    pub updated_at: Option<String>,
+    /// Locales flagged outdated.
+    pub outdated_locales: Vec<String>,
+}
+
+impl ArticleMeta {
+    /// The facts of a validated Zendesk record.
+    pub fn of(a: &Article) -> ArticleMeta {
+        ArticleMeta {
+            id: a.id,
+            section_id: a.section_id,
+            source_locale: a.source_locale.clone(),
+            segments: a.segments.clone(),
+            labels: a.label_names.clone(),
+            updated_at: Some(a.updated_at.clone()),
+            outdated_locales: a.outdated_locales.clone(),
+        }
+    }
+
+    /// Segment ids as stored: an unstated audience is stored as
+    /// [`UNSTATED_SEGMENTS`], which every later decision reads as internal.
+    pub fn stored_segment_ids(&self) -> Vec<u64> {
+        self.segments
+            .clone()
+            .unwrap_or_else(|| vec![UNSTATED_SEGMENTS])
+    }
+}
+
+/// One translation to plan, its citation URL already canonical (see [`crate::urls`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranslationIn {
+    /// Locale.
+    pub locale: String,
+    /// Title.
+    pub title: String,
+    /// Raw HTML body.
+    pub body: Option<String>,
+    /// Draft (a record that does not say is a draft: never indexed).
+    pub draft: bool,
+    /// Outdated against the source.
+    pub outdated: bool,
+    /// Canonical citation URL.
+    pub html_url: String,
+    /// Translation updated_at.
+    pub updated_at: Option<String>,
+}
+
+impl TranslationIn {
+    /// From a validated Zendesk translation; `html_url` is the canonical URL for it.
+    pub fn of(t: &Translation, meta: &ArticleMeta, html_url: String) -> TranslationIn {
+        TranslationIn {
+            locale: t.locale.clone(),
+            title: t.title.clone().unwrap_or_default(),
+            body: t.body.clone(),
+            draft: t.draft.unwrap_or(true),
+            outdated: t.outdated || meta.outdated_locales.contains(&t.locale),
+            html_url,
+            updated_at: t.updated_at.clone(),
+        }
+    }
+}
+
+/// Hash of everything the index holds for a translation besides its passages' text.
 #[allow(clippy::too_many_arguments)]
 pub fn index_hash(
     content_hash: &str,
@@ -49,58 +131,63 @@ pub fn index_hash(
     h.finalize().to_hex().to_string()
 }
 
-/// Plans one article: its current translations (all locales it has now) against the store.
-/// Appends to `batch` and returns the outcome.
+/// Writes the article's own row.
+pub fn plan_row(meta: &ArticleMeta, decision: &Decision, batch: &mut Batch) {
+    batch.articles.push(ArticleRow {
+        article_id: meta.id,
+        section_id: meta.section_id,
+        source_locale: meta.source_locale.clone(),
+        segment_ids: meta.stored_segment_ids(),
+        labels: meta.labels.clone(),
+        visibility: decision.visibility,
+        access: decision.access.clone(),
+        visibility_rule: decision.rule.clone(),
+        updated_at: meta.updated_at.clone(),
+    });
+}
+
+/// Plans the given translations of one article against the store; with `complete`, stored
+/// locales that were not given are deleted. Returns whether anything the index holds changed.
 #[allow(clippy::too_many_arguments)] // each input is one fact the plan depends on; a struct would only rename them
-pub fn plan_article(
+pub fn plan_translations(
     source: &str,
-    article: &Article,
-    translations: &[Translation],
+    meta: &ArticleMeta,
+    translations: &[TranslationIn],
     stored: Option<&StoredArticle>,
     decision: &Decision,
     section_names: &HashMap<u64, String>,
     opts: &NormalizeOptions,
+    complete: bool,
     batch: &mut Batch,
-) -> Outcome {
-    let section_name = article
+) -> bool {
+    let section_name = meta
         .section_id
         .and_then(|s| section_names.get(&s))
         .map(String::as_str);
-    batch.articles.push(ArticleRow {
-        article_id: article.id,
-        section_id: article.section_id,
-        source_locale: article.source_locale.clone(),
-        segment_ids: article.segment_ids(),
-        labels: article.label_names.clone(),
-        visibility: decision.visibility,
-        access: decision.access.clone(),
-        visibility_rule: decision.rule.clone(),
-        updated_at: article.updated_at.clone(),
-    });
     let mut changed = false;
-    let mut seen = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     for t in translations {
-        if seen.contains(&t.locale) || t.locale.is_empty() {
+        if seen.contains(&t.locale.as_str()) || t.locale.is_empty() {
             continue;
         }
-        seen.push(t.locale.clone());
-        let title = t.title.clone().unwrap_or_default();
-        let normalized = normalize(&title, t.body.as_deref(), opts);
-        let html_url = t
-            .html_url
-            .clone()
-            .filter(|u| u.contains("/articles/"))
-            .unwrap_or_else(|| localized_url(&article.html_url, &article.locale, &t.locale));
-        let outdated = t.outdated || article.outdated_locales.contains(&t.locale);
+        seen.push(&t.locale);
+        let mut normalized = normalize(&t.title, t.body.as_deref(), opts);
+        // Heading ids are Zendesk data: encoded here, once, so a citation's fragment can never
+        // break out of a link or an attribute (the index build encodes again, idempotently).
+        for p in &mut normalized.passages {
+            if let Some(a) = p.anchor.as_mut() {
+                *a = encode_fragment(a);
+            }
+        }
         let ih = index_hash(
             &normalized.content_hash,
             decision,
-            article.section_id,
+            meta.section_id,
             section_name,
-            &article.label_names,
-            &html_url,
+            &meta.labels,
+            &t.html_url,
             t.draft,
-            outdated,
+            t.outdated,
         );
         let before = stored.and_then(|s| s.translations.get(&t.locale));
         if before.is_some_and(|b| b.index_hash == ih && b.normalizer_version == opts.fingerprint())
@@ -108,14 +195,14 @@ pub fn plan_article(
             continue;
         }
         changed = true;
-        batch.changed.push(doc_key(source, article.id, &t.locale));
+        batch.changed.push(doc_key(source, meta.id, &t.locale));
         batch.translations.push(TranslationRow {
-            article_id: article.id,
+            article_id: meta.id,
             locale: t.locale.clone(),
-            title,
-            html_url,
+            title: t.title.clone(),
+            html_url: t.html_url.clone(),
             draft: t.draft,
-            outdated,
+            outdated: t.outdated,
             updated_at: t.updated_at.clone(),
             body: t.body.clone(),
             normalized,
@@ -123,19 +210,47 @@ pub fn plan_article(
             normalizer: opts.fingerprint(),
         });
     }
-    if let Some(s) = stored {
+    if complete && let Some(s) = stored {
         let mut gone: Vec<&String> = s
             .translations
             .keys()
-            .filter(|l| !seen.contains(l))
+            .filter(|l| !seen.contains(&l.as_str()))
             .collect();
         gone.sort();
         for l in gone {
             changed = true;
-            batch.delete_translations.push((article.id, l.clone()));
-            batch.changed.push(doc_key(source, article.id, l));
+            batch.delete_translations.push((meta.id, l.clone()));
+            batch.changed.push(doc_key(source, meta.id, l));
         }
     }
+    changed
+}
+
+/// Plans an article (its row and the given translations) and says how it compares.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_article(
+    source: &str,
+    meta: &ArticleMeta,
+    translations: &[TranslationIn],
+    stored: Option<&StoredArticle>,
+    decision: &Decision,
+    section_names: &HashMap<u64, String>,
+    opts: &NormalizeOptions,
+    complete: bool,
+    batch: &mut Batch,
+) -> Outcome {
+    plan_row(meta, decision, batch);
+    let changed = plan_translations(
+        source,
+        meta,
+        translations,
+        stored,
+        decision,
+        section_names,
+        opts,
+        complete,
+        batch,
+    );
     match (stored, changed) {
         (None, _) => Outcome::Added,
         (Some(_), true) => Outcome::Updated,
@@ -153,28 +268,24 @@ pub fn plan_removal(source: &str, id: u64, stored: &StoredArticle, batch: &mut B
     }
 }
 
-/// The html_url of another locale: Zendesk's URLs carry the locale as `/hc/{locale}/`.
-pub fn localized_url(url: &str, from: &str, to: &str) -> String {
-    if from.is_empty() || from == to {
-        return url.to_string();
-    }
-    url.replacen(&format!("/hc/{from}/"), &format!("/hc/{to}/"), 1)
-}
-
 /// Epoch seconds of a Zendesk timestamp.
 pub fn epoch(ts: Option<&str>) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(ts?)
-        .ok()
-        .map(|d| d.timestamp())
+    helpdex_zendesk::types::epoch(ts?)
 }
 
-/// Where the cursor goes after a page: forward to `end_time` when the page had data, never
-/// backwards (an empty page may answer `end_time: 1`).
-pub fn next_cursor(start: i64, end_time: Option<i64>, page_len: usize) -> i64 {
-    match end_time {
-        Some(e) if page_len > 0 && e > start => e,
-        _ => start,
-    }
+/// Where the cursor goes after a complete run: the newest change actually received, but never
+/// beyond the moment the run started (changes made while it ran are read again next time) nor
+/// beyond now. `end_time` is not trusted at all: a page answering `end_time: 99999999999` would
+/// otherwise freeze the cursor in the future and hide every later edit.
+pub fn next_cursor(
+    saved: i64,
+    newest_received: Option<i64>,
+    run_started: i64,
+    now: i64,
+) -> Option<i64> {
+    let c = newest_received?.min(run_started).min(now);
+    // A saved cursor in the future (an older helpdex trusted `end_time`) is replaced.
+    (c > saved || saved > now).then_some(c)
 }
 
 #[cfg(test)]
@@ -182,34 +293,32 @@ mod tests {
     use super::*;
     use helpdex_core::model::Visibility;
 
-    fn art(id: u64, body: &str) -> (Article, Vec<Translation>) {
-        let a: Article = serde_json::from_value(serde_json::json!({
-            "id": id, "html_url": format!("https://x/hc/en-us/articles/{id}-T"), "section_id": 5,
-            "title": "T", "body": body, "locale": "en-us", "source_locale": "en-us",
-            "updated_at": "2024-01-01T00:00:00Z"
-        }))
-        .unwrap();
-        let t = vec![
-            Translation {
-                locale: "en-us".into(),
-                title: Some("T".into()),
-                body: Some(body.into()),
-                draft: false,
-                outdated: false,
-                html_url: None,
-                updated_at: None,
-            },
-            Translation {
-                locale: "de".into(),
-                title: Some("T de".into()),
-                body: Some("<p>Hallo</p>".into()),
-                draft: false,
-                outdated: false,
-                html_url: None,
-                updated_at: None,
-            },
-        ];
-        (a, t)
+    fn meta(id: u64) -> ArticleMeta {
+        ArticleMeta {
+            id,
+            section_id: Some(5),
+            source_locale: "en-us".into(),
+            segments: Some(vec![]),
+            labels: vec![],
+            updated_at: Some("2024-01-01T00:00:00Z".into()),
+            outdated_locales: vec![],
+        }
+    }
+
+    fn tr(locale: &str, body: &str) -> TranslationIn {
+        TranslationIn {
+            locale: locale.into(),
+            title: format!("T {locale}"),
+            body: Some(body.into()),
+            draft: false,
+            outdated: false,
+            html_url: format!("https://x/hc/{locale}/articles/1"),
+            updated_at: None,
+        }
+    }
+
+    fn both() -> Vec<TranslationIn> {
+        vec![tr("en-us", "<p>Hello</p>"), tr("de", "<p>Hallo</p>")]
     }
 
     fn public() -> Decision {
@@ -219,7 +328,7 @@ mod tests {
     fn stored_from(b: &Batch) -> StoredArticle {
         StoredArticle {
             updated_at: None,
-            visibility: helpdex_core::model::Visibility::Public,
+            visibility: Visibility::Public,
             translations: b
                 .translations
                 .iter()
@@ -238,108 +347,111 @@ mod tests {
         }
     }
 
+    fn plan(
+        ts: &[TranslationIn],
+        stored: Option<&StoredArticle>,
+        d: &Decision,
+        complete: bool,
+        b: &mut Batch,
+    ) -> Outcome {
+        plan_article(
+            "s",
+            &meta(1),
+            ts,
+            stored,
+            d,
+            &HashMap::new(),
+            &Default::default(),
+            complete,
+            b,
+        )
+    }
+
     #[test]
     fn unchanged_article_plans_no_change() {
-        let (a, t) = art(1, "<p>Hello</p>");
         let mut b = Batch::default();
-        let o = plan_article(
-            "s",
-            &a,
-            &t,
-            None,
-            &public(),
-            &HashMap::new(),
-            &Default::default(),
-            &mut b,
-        );
-        assert_eq!(o, Outcome::Added);
+        assert_eq!(plan(&both(), None, &public(), true, &mut b), Outcome::Added);
         assert_eq!(b.changed, vec!["s/1/en-us", "s/1/de"]);
-        assert_eq!(b.translations[1].html_url, "https://x/hc/de/articles/1-T");
         let stored = stored_from(&b);
         let mut b2 = Batch::default();
-        let o = plan_article(
-            "s",
-            &a,
-            &t,
-            Some(&stored),
-            &public(),
-            &HashMap::new(),
-            &Default::default(),
-            &mut b2,
+        assert_eq!(
+            plan(&both(), Some(&stored), &public(), true, &mut b2),
+            Outcome::Unchanged
         );
-        assert_eq!(o, Outcome::Unchanged);
         assert!(b2.changed.is_empty() && b2.translations.is_empty());
     }
 
     #[test]
     fn one_locale_edit_changes_one_doc() {
-        let (a, mut t) = art(1, "<p>Hello</p>");
         let mut b = Batch::default();
-        plan_article(
-            "s",
-            &a,
-            &t,
-            None,
-            &public(),
-            &HashMap::new(),
-            &Default::default(),
-            &mut b,
-        );
+        plan(&both(), None, &public(), true, &mut b);
         let stored = stored_from(&b);
+        let mut t = both();
         t[1].body = Some("<p>Hallo Welt</p>".into());
         let mut b2 = Batch::default();
-        let o = plan_article(
-            "s",
-            &a,
-            &t,
-            Some(&stored),
-            &public(),
-            &HashMap::new(),
-            &Default::default(),
-            &mut b2,
+        assert_eq!(
+            plan(&t, Some(&stored), &public(), true, &mut b2),
+            Outcome::Updated
         );
-        assert_eq!(o, Outcome::Updated);
         assert_eq!(b2.changed, vec!["s/1/de"]);
     }
 
     #[test]
-    fn visibility_change_touches_every_locale_and_removed_locale_is_deleted() {
-        let (a, t) = art(1, "<p>Hello</p>");
+    fn only_complete_plans_delete_missing_locales() {
         let mut b = Batch::default();
-        plan_article(
-            "s",
-            &a,
-            &t,
-            None,
-            &public(),
-            &HashMap::new(),
-            &Default::default(),
-            &mut b,
-        );
+        plan(&both(), None, &public(), true, &mut b);
         let stored = stored_from(&b);
         let internal = helpdex_core::visibility::decide(&[9], None, false);
         assert_eq!(internal.visibility, Visibility::Internal);
-        let mut b2 = Batch::default();
-        plan_article(
-            "s",
-            &a,
-            &t[..1],
-            Some(&stored),
-            &internal,
-            &HashMap::new(),
-            &Default::default(),
-            &mut b2,
-        );
-        assert_eq!(b2.changed, vec!["s/1/en-us", "s/1/de"]);
-        assert_eq!(b2.delete_translations, vec![(1, "de".to_string())]);
+        let mut partial = Batch::default();
+        plan(&both()[..1], Some(&stored), &internal, false, &mut partial);
+        assert_eq!(partial.changed, vec!["s/1/en-us"]);
+        assert!(partial.delete_translations.is_empty());
+        let mut full = Batch::default();
+        plan(&both()[..1], Some(&stored), &internal, true, &mut full);
+        assert_eq!(full.changed, vec!["s/1/en-us", "s/1/de"]);
+        assert_eq!(full.delete_translations, vec![(1, "de".to_string())]);
+    }
+
+    #[test]
+    fn anchors_are_stored_encoded() {
+        let t = vec![tr(
+            "en-us",
+            r#"<h2 id='x" onclick="alert(1)'>Refunds</h2><p>Money back.</p>"#,
+        )];
+        let mut b = Batch::default();
+        plan(&t, None, &public(), true, &mut b);
+        let anchors: Vec<_> = b.translations[0]
+            .normalized
+            .passages
+            .iter()
+            .filter_map(|p| p.anchor.clone())
+            .collect();
+        assert_eq!(anchors, vec!["x%22%20onclick=%22alert(1)"]);
+    }
+
+    #[test]
+    fn an_unstated_audience_is_stored_as_such() {
+        let mut m = meta(1);
+        m.segments = None;
+        assert_eq!(m.stored_segment_ids(), vec![UNSTATED_SEGMENTS]);
+        let d = helpdex_core::visibility::decide(&m.stored_segment_ids(), None, false);
+        assert_eq!(d.visibility, Visibility::Internal);
     }
 
     #[test]
     fn cursor_rules() {
-        assert_eq!(next_cursor(100, Some(1), 0), 100);
-        assert_eq!(next_cursor(100, Some(150), 3), 150);
-        assert_eq!(next_cursor(100, Some(100), 3), 100);
-        assert_eq!(next_cursor(100, None, 3), 100);
+        // Far-future end_time or updated_at never moves the cursor past the run's start.
+        assert_eq!(next_cursor(100, Some(99_999_999_999), 500, 600), Some(500));
+        assert_eq!(next_cursor(100, Some(150), 500, 600), Some(150));
+        assert_eq!(
+            next_cursor(100, Some(90), 500, 600),
+            None,
+            "never backwards"
+        );
+        assert_eq!(next_cursor(100, None, 500, 600), None);
+        // A cursor saved in the future by an older helpdex comes back to now.
+        assert_eq!(next_cursor(99_999_999_999, Some(550), 580, 600), Some(550));
         assert_eq!(epoch(Some("1970-01-01T00:01:00Z")), Some(60));
     }
 }

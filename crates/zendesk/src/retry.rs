@@ -57,21 +57,40 @@ impl RetryPolicy {
     }
 }
 
-/// Parses a `Retry-After` value: delta-seconds, or an HTTP date relative to `now`.
+/// The longest wait a `Retry-After` can express here (a year): anything longer is clamped to
+/// it, so absurd values such as `99999999999999999999` become "longer than the cap" instead of
+/// overflowing `Duration`.
+pub const RETRY_AFTER_CEILING: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses a `Retry-After` value: delta-seconds, or an HTTP date relative to `now`. Never
+/// panics; values beyond [`RETRY_AFTER_CEILING`] are clamped to it.
 pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only: a count of seconds, however many digits.
+        return Some(match v.parse::<u64>() {
+            Ok(secs) => Duration::from_secs(secs).min(RETRY_AFTER_CEILING),
+            Err(_) => RETRY_AFTER_CEILING,
+        });
     }
     if let Ok(secs) = v.parse::<f64>()
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs));
+        return Some(
+            Duration::try_from_secs_f64(secs)
+                .unwrap_or(RETRY_AFTER_CEILING)
+                .min(RETRY_AFTER_CEILING),
+        );
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let delta = when.with_timezone(&chrono::Utc) - now;
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    Some(
+        delta
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(RETRY_AFTER_CEILING),
+    )
 }
 
 #[cfg(test)]
@@ -97,6 +116,18 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        // Recorded in the wild: a value no integer type holds must not panic.
+        assert_eq!(
+            parse_retry_after("99999999999999999999", now),
+            Some(RETRY_AFTER_CEILING)
+        );
+        assert_eq!(parse_retry_after("1e300", now), Some(RETRY_AFTER_CEILING));
+        assert_eq!(parse_retry_after("inf", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(RETRY_AFTER_CEILING)
+        );
         assert_eq!(parse_retry_after("-3", now), None);
     }
 

@@ -13,9 +13,9 @@ use crate::index::Generation;
 use crate::model::Access;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tantivy::index::SegmentId;
 use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, TermQuery, TermSetQuery, Weight};
 use tantivy::schema::IndexRecordOption;
-use tantivy::index::SegmentId;
 use tantivy::{BitSet, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
 /// What a filter keeps: documents one of `access` grants, optionally only in `locales` and only
@@ -63,7 +63,9 @@ impl DocFilter {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
             Occur::Must,
             Box::new(TermSetQuery::new(
-                key.access.iter().map(|t| Term::from_field_text(f.access, t)),
+                key.access
+                    .iter()
+                    .map(|t| Term::from_field_text(f.access, t)),
             )),
         )];
         if let Some(locales) = &key.locales {

@@ -15,20 +15,20 @@ pub mod relevance;
 pub mod stats;
 
 use crate::error::ErrorCode;
+use crate::index::locale_key;
 use crate::index::{Fields, Generation};
 use crate::model::{Access, Audience, Visibility};
 use crate::query::{self as contract, InvalidQuery};
 use crate::reader::{ReadError, Reader};
+use filter::{DocFilter, FilterCache, FilterKey, FilteredTopK};
 use helpdex_lang::schema::{LangFields, question_pairs, question_terms};
 use helpdex_lang::{Family, Variant, analyzer};
 use serde::{Deserialize, Serialize};
-use filter::{DocFilter, FilterCache, FilterKey, FilteredTopK};
 use stats::AudienceStats;
-use std::sync::Arc;
-use tantivy::columnar::Column;
-use crate::index::locale_key;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use tantivy::collector::Count;
+use tantivy::columnar::Column;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery, TermSetQuery,
 };
@@ -424,8 +424,12 @@ impl Ranker<'_> {
         let mut keep = Vec::new();
         let single = plan.branches.len() == 1;
         for b in &plan.branches {
-            if question_clauses(&f.lang.fields(b.family), &self.q.text, self.tuning, &mut clauses)
-            {
+            if question_clauses(
+                &f.lang.fields(b.family),
+                &self.q.text,
+                self.tuning,
+                &mut clauses,
+            ) {
                 keep.push(self.branch_filter(b, single)?);
             }
         }
@@ -438,9 +442,9 @@ impl Ranker<'_> {
             k: (self.q.limit * 4 + 16).min(256),
             keep: filter::union(&keep, self.searcher.segment_readers().len()),
         };
-        let top: Vec<(f32, DocAddress)> =
-            self.searcher
-                .search_with_statistics_provider(&query, &collector, self.stats)?;
+        let top: Vec<(f32, DocAddress)> = self
+            .searcher
+            .search_with_statistics_provider(&query, &collector, self.stats)?;
         let preferred: HashSet<u64> = plan.preferred.iter().map(|l| locale_key(l)).collect();
         let mut columns: HashMap<u32, (Column<u64>, Column<u64>)> = HashMap::new();
         let mut candidates = Vec::with_capacity(top.len());
@@ -603,7 +607,12 @@ impl<'a> Snippets<'a> {
         })
     }
 
-    fn hit(&mut self, doc: &TantivyDocument, score: f32, fallback: bool) -> Result<Hit, QueryError> {
+    fn hit(
+        &mut self,
+        doc: &TantivyDocument,
+        score: f32,
+        fallback: bool,
+    ) -> Result<Hit, QueryError> {
         let f = &self.ranker.g.fields;
         let family = Family::from_code(&first_str(doc, f.family)).unwrap_or(Family::Plain);
         let text = first_str(doc, f.text);

@@ -48,7 +48,12 @@ impl Bm25StatisticsProvider for AudienceStats<'_> {
         let Some(v) = &self.visible else {
             return self.searcher.total_num_tokens(field);
         };
-        if let Some(n) = v.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(&field) {
+        if let Some(n) = v
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&field)
+        {
             return Ok(*n);
         }
         let mut total = 0u64;
@@ -79,7 +84,12 @@ impl Bm25StatisticsProvider for AudienceStats<'_> {
         let Some(v) = &self.visible else {
             return self.searcher.doc_freq(term);
         };
-        if let Some(n) = v.doc_freq.lock().unwrap_or_else(|p| p.into_inner()).get(term) {
+        if let Some(n) = v
+            .doc_freq
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(term)
+        {
             return Ok(*n);
         }
         let mut df = 0u64;

@@ -14,12 +14,11 @@ pub trait StoreRead {
 
     /// State of a source.
     fn source(&self, name: &str) -> Result<Option<SourceState>> {
-        Ok(self
-            .conn()
+        self.conn()
             .query_row(
                 "SELECT name, base_url, cursor, segments_readable, help_center_state, syncs,
                         last_full_sweep, last_started_at, last_finished_at, last_result, last_error,
-                        last_report
+                        last_report, hosts
                  FROM sources WHERE name = ?1",
                 [name],
                 |r| {
@@ -38,10 +37,61 @@ pub trait StoreRead {
                         last_report: r
                             .get::<_, Option<String>>(11)?
                             .and_then(|s| serde_json::from_str(&s).ok()),
+                        hosts: r
+                            .get::<_, Option<String>>(12)?
+                            .map(|s| from_json(&s))
+                            .unwrap_or_default(),
+                        quarantined: Vec::new(),
                     })
                 },
             )
+            .optional()?
+            .map(|mut s| {
+                s.quarantined = self.quarantined(name)?;
+                Ok::<_, StoreError>(s)
+            })
+            .transpose()
+    }
+
+    /// Records the last syncs refused, by record.
+    fn quarantined(&self, source: &str) -> Result<Vec<Quarantined>> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT record, reason FROM quarantine WHERE source = ?1 ORDER BY record",
+        )?;
+        let rows = st.query_map([source], |r| {
+            Ok(Quarantined {
+                record: r.get(0)?,
+                reason: r.get(1)?,
+            })
+        })?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    /// An article's own row (no translations), for the cheap change test of a sync.
+    fn article_head(&self, source: &str, id: u64) -> Result<Option<ArticleHead>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT updated_at, visibility, access FROM articles WHERE source = ?1 AND article_id = ?2",
+            )?
+            .query_row(params![source, id as i64], |r| {
+                Ok(ArticleHead {
+                    updated_at: r.get(0)?,
+                    visibility: r.get(1)?,
+                    access: from_json(&r.get::<_, String>(2)?),
+                })
+            })
             .optional()?)
+    }
+
+    /// How many articles of a source have another source locale than `locale`.
+    fn articles_not_in(&self, source: &str, locale: &str) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM articles WHERE source = ?1 AND source_locale != ?2",
+            params![source, locale],
+            |r| r.get(0),
+        )?)
     }
 
     /// All sources.
@@ -106,11 +156,10 @@ pub trait StoreRead {
     fn article(&self, source: &str, id: u64) -> Result<Option<StoredArticle>> {
         let head: Option<(Option<String>, Visibility)> = self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT updated_at, visibility FROM articles WHERE source = ?1 AND article_id = ?2",
-                params![source, id as i64],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row(params![source, id as i64], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((updated_at, visibility)) = head else {
             return Ok(None);
@@ -226,7 +275,9 @@ pub trait StoreRead {
                     locale: locale.to_string(),
                     source_locale: r.get(12)?,
                     title: r.get(0)?,
-                    html_url: r.get(1)?,
+                    html_url: Some(r.get::<_, String>(1)?)
+                        .filter(|u| is_web_url(u))
+                        .unwrap_or_default(),
                     access: from_json(&r.get::<_, String>(2)?),
                     visibility: r.get(3)?,
                     section_id: r.get::<_, Option<i64>>(4)?.map(|s| s as u64),
@@ -258,7 +309,9 @@ pub trait StoreRead {
             Ok(Passage {
                 ordinal: r.get(0)?,
                 heading_path: from_json(&r.get::<_, String>(1)?),
-                anchor: r.get(2)?,
+                // The sync stores anchors encoded; encoding is idempotent, so rows written by
+                // older versions are made safe here too.
+                anchor: r.get::<_, Option<String>>(2)?.map(|a| encode_fragment(&a)),
                 text: r.get(3)?,
                 hash: r.get(4)?,
             })
@@ -300,11 +353,10 @@ pub trait StoreRead {
     fn translation_body(&self, source: &str, id: u64, locale: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT body FROM translations WHERE source = ?1 AND article_id = ?2 AND locale = ?3",
-                params![source, id as i64, locale],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![source, id as i64, locale], |r| r.get(0))
             .optional()?
             .flatten())
     }
@@ -313,26 +365,36 @@ pub trait StoreRead {
     fn article_row(&self, source: &str, id: u64) -> Result<Option<ArticleRow>> {
         Ok(self
             .conn()
-            .query_row(
-                "SELECT section_id, source_locale, segment_ids, labels, visibility, access,
+            .prepare_cached(
+                "SELECT article_id, section_id, source_locale, segment_ids, labels, visibility, access,
                         visibility_rule, updated_at
                  FROM articles WHERE source = ?1 AND article_id = ?2",
-                params![source, id as i64],
-                |r| {
-                    Ok(ArticleRow {
-                        article_id: id,
-                        section_id: r.get::<_, Option<i64>>(0)?.map(|s| s as u64),
-                        source_locale: r.get(1)?,
-                        segment_ids: from_json(&r.get::<_, String>(2)?),
-                        labels: from_json(&r.get::<_, String>(3)?),
-                        visibility: r.get(4)?,
-                        access: from_json(&r.get::<_, String>(5)?),
-                        visibility_rule: r.get(6)?,
-                        updated_at: r.get(7)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![source, id as i64], article_row)
             .optional()?)
+    }
+
+    /// Every stored article row of a source, in id order (one scan instead of one query per
+    /// article).
+    fn article_rows(&self, source: &str) -> Result<Vec<ArticleRow>> {
+        let mut st = self.conn().prepare(
+            "SELECT article_id, section_id, source_locale, segment_ids, labels, visibility, access,
+                    visibility_rule, updated_at
+             FROM articles WHERE source = ?1 ORDER BY article_id",
+        )?;
+        let rows = st.query_map([source], article_row)?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    /// Every stored (article id, locale) of a source.
+    fn translation_keys(&self, source: &str) -> Result<Vec<(u64, String)>> {
+        let mut st = self.conn().prepare(
+            "SELECT article_id, locale FROM translations WHERE source = ?1 ORDER BY article_id, locale",
+        )?;
+        let rows = st.query_map([source], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
     }
 
     /// Sources holding an article id.
@@ -412,6 +474,20 @@ pub trait StoreRead {
         rows.collect::<std::result::Result<_, _>>()
             .map_err(Into::into)
     }
+}
+
+fn article_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArticleRow> {
+    Ok(ArticleRow {
+        article_id: r.get::<_, i64>(0)? as u64,
+        section_id: r.get::<_, Option<i64>>(1)?.map(|s| s as u64),
+        source_locale: r.get(2)?,
+        segment_ids: from_json(&r.get::<_, String>(3)?),
+        labels: from_json(&r.get::<_, String>(4)?),
+        visibility: r.get(5)?,
+        access: from_json(&r.get::<_, String>(6)?),
+        visibility_rule: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
 }
 
 /// A read-only connection to a data directory's state database, owned by a reader.

@@ -84,26 +84,29 @@ impl Store {
         Ok(())
     }
 
-    /// Saves the user segment list (`None` = unreadable), the help center state and the brand.
+    /// Saves the user segment list (`None` = unreadable), the help center state, the brand and
+    /// the hosts citations may point at.
     pub fn save_user_segments(
         &mut self,
         source: &str,
         segments: Option<&[UserSegment]>,
         help_center_state: Option<&str>,
         brand: Option<&str>,
+        hosts: &[String],
     ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "UPDATE sources SET segments_readable = ?2, help_center_state = ?3, brand = COALESCE(?4, brand) WHERE name = ?1",
-            params![source, segments.is_some() as i64, help_center_state, brand],
+            "UPDATE sources SET segments_readable = ?2, help_center_state = ?3, brand = COALESCE(?4, brand),
+                 hosts = ?5 WHERE name = ?1",
+            params![source, segments.is_some() as i64, help_center_state, brand, json(&hosts)],
         )?;
         if let Some(segs) = segments {
             tx.execute("DELETE FROM user_segments WHERE source = ?1", [source])?;
             for s in segs {
                 tx.execute(
-                    "INSERT INTO user_segments(source, id, name, user_type, built_in) VALUES (?1,?2,?3,?4,?5)",
+                    "INSERT OR REPLACE INTO user_segments(source, id, name, user_type, built_in) VALUES (?1,?2,?3,?4,?5)",
                     params![source, s.id as i64, s.name, s.user_type, s.built_in],
                 )?;
             }
@@ -247,13 +250,43 @@ impl Store {
             last = tx.last_insert_rowid();
         }
         if let Some(c) = b.cursor {
+            // Never backwards, and never beyond now: a far-future cursor (written by a hostile
+            // `end_time`) would hide every later edit, so one found in the future is replaced.
+            let now = chrono::Utc::now().timestamp();
             tx.execute(
-                "UPDATE sources SET cursor = MAX(cursor, ?2) WHERE name = ?1",
-                params![source, c],
+                "UPDATE sources SET cursor = MIN(CASE WHEN cursor > ?3 THEN ?2 ELSE MAX(cursor, ?2) END, ?3)
+                 WHERE name = ?1",
+                params![source, c, now],
             )?;
         }
         tx.commit()?;
         Ok(last)
+    }
+
+    /// Records the records a sync refused: `replace` (a complete pass over the help center)
+    /// forgets those no longer refused; otherwise the new ones are added.
+    pub fn save_quarantine(
+        &mut self,
+        source: &str,
+        records: &[Quarantined],
+        replace: bool,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if replace {
+            tx.execute("DELETE FROM quarantine WHERE source = ?1", [source])?;
+        }
+        let now = now_iso();
+        for q in records {
+            tx.execute(
+                "INSERT INTO quarantine(source, record, reason, seen_at) VALUES (?1,?2,?3,?4)
+                 ON CONFLICT(source, record) DO UPDATE SET reason = excluded.reason, seen_at = excluded.seen_at",
+                params![source, q.record, q.reason, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Drops change rows the index has applied.
