@@ -221,7 +221,7 @@ fn main() -> anyhow::Result<()> {
 
     // Questions: a few words of a random passage, in a support question's frame.
     let strip = |h: &str| -> Vec<String> {
-        h.split(|c: char| c == '<' || c == '>')
+        h.split(['<', '>'])
             .enumerate()
             .filter(|(i, _)| i % 2 == 0)
             .flat_map(|(_, t)| t.split_whitespace().map(str::to_string).collect::<Vec<_>>())

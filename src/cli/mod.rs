@@ -346,16 +346,28 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 progress: Some(sync_progress(bar.clone())),
                 ..Default::default()
             };
-            let report = sync_all(engine, &cfg.sync, &opts).await;
+            let report = sync_all(engine.clone(), &cfg.sync, &opts).await;
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
             print_sync(&report, &cfg, *json)?;
+            if let Some(e) = &cfg.embeddings {
+                // A one-shot sync returns once its passages have vectors: the next `search`
+                // is hybrid.
+                let embedded = embed_all(engine, e, &cfg.data_dir).await?;
+                if !*json {
+                    eprintln!(
+                        "embedded {} passages in {:.1}s",
+                        embedded.embedded, embedded.seconds
+                    );
+                }
+            }
             Ok(if report.ok() { 0 } else { 1 })
         }
         Command::Search(args) => {
             let q = args.query(None)?;
             let reader = open_reader(&cli)?;
+            attach_model(&cli, &reader).await?;
             let resp = helpdex_core::search::search(&reader, &q)?;
             if args.json {
                 out(&serde_json::to_string_pretty(&resp)?)?;
@@ -367,6 +379,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Context { search, max_chars } => {
             let q = search.query(*max_chars)?;
             let reader = open_reader(&cli)?;
+            attach_model(&cli, &reader).await?;
             let resp = helpdex_core::search::context(&reader, &q)?;
             if search.json {
                 out(&serde_json::to_string_pretty(&resp)?)?;
@@ -444,8 +457,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let (sources, counts) =
                 reader.store(|s| s.snapshot(|s| Ok((s.sources()?, s.counts(None)?))))?;
             let index = reader.index_status().ok();
+            let vectors = helpdex_core::vectors::status(&reader)?;
             if *json {
-                let v = serde_json::json!({"sources": sources, "counts": counts, "index": index});
+                let v = serde_json::json!({"sources": sources, "counts": counts, "index": index, "vectors": vectors});
                 out(&serde_json::to_string_pretty(&v)?)?;
             } else {
                 for s in &sources {
@@ -477,6 +491,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     Some(i) => out(&format!("index {}: {} passages", i.generation, i.passages))?,
                     None => out("index: not built yet (run `helpdex sync`)")?,
                 }
+                if let Some(v) = &vectors {
+                    out(&format!(
+                        "vectors: {} of {} passages embedded ({} pending), model {}",
+                        v.embedded,
+                        v.passages,
+                        v.pending,
+                        v.model.get(..12).unwrap_or(&v.model)
+                    ))?;
+                }
             }
             Ok(0)
         }
@@ -496,7 +519,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             // A reader: it never blocks `sync` or `serve`, and follows their commits. Opened
             // on the first call, so an AI client started before the first sync gets "run
             // `helpdex sync`" as a tool error rather than a server that will not start.
-            let reader = LazyReader::new(&data_dir(&cli)?);
+            let mut reader = LazyReader::new(&data_dir(&cli)?);
+            if let Some(e) = embeddings(&cli)? {
+                let model = helpdex_service::embeddings::open(&e, &data_dir(&cli)?).await?;
+                reader = reader.with_embedder(model);
+            }
             helpdex_service::mcp::serve_stdio(
                 Arc::new(reader),
                 helpdex_service::mcp::McpPolicy {
@@ -885,6 +912,67 @@ fn data_dir(cli: &Cli) -> Result<PathBuf> {
         .clone()
         .or(from_file)
         .unwrap_or_else(|| PathBuf::from("index")))
+}
+
+/// The embedding model setting: `HELPDEX_EMBEDDING_MODEL`, else the config file's
+/// `[embeddings]` (readers need nothing else of the configuration).
+fn embeddings(cli: &Cli) -> Result<Option<helpdex_service::embeddings::EmbeddingsConfig>> {
+    let raw = raw_config(cli)?;
+    Ok(helpdex_service::embeddings::EmbeddingsConfig::resolve(
+        &raw.embeddings,
+        &env_lookup,
+    )?)
+}
+
+/// Turns hybrid retrieval on for `reader` when a model is configured (weights memory-mapped:
+/// a question from the CLI stays interactive).
+async fn attach_model(cli: &Cli, reader: &Reader) -> Result<()> {
+    if let Some(e) = embeddings(cli)? {
+        let model = helpdex_service::embeddings::open(&e, reader.data_dir()).await?;
+        reader.set_embedder(model);
+    }
+    Ok(())
+}
+
+/// Embeds every passage still without a vector, with progress on a terminal.
+async fn embed_all(
+    engine: Arc<Engine>,
+    cfg: &helpdex_service::embeddings::EmbeddingsConfig,
+    data_dir: &std::path::Path,
+) -> Result<helpdex_core::engine::EmbedReport> {
+    let model = helpdex_service::embeddings::open(cfg, data_dir).await?;
+    let bar = progress_bar("embedding passages");
+    let batch = cfg.batch;
+    let b = bar.clone();
+    let last = std::sync::Mutex::new(std::time::Instant::now());
+    let report = tokio::task::spawn_blocking(move || {
+        engine.embed_pending(
+            model.as_ref(),
+            helpdex_core::engine::EmbedPass {
+                batch,
+                ..Default::default()
+            },
+            &mut |done, total| {
+                let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
+                match &b {
+                    Some(b) => b.set_message(format!("embedding passages: {done} of {total}")),
+                    None => {
+                        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                        if last.elapsed() >= PROGRESS_LOG_EVERY {
+                            *last = std::time::Instant::now();
+                            tracing::info!(done, total, "embedding in progress");
+                        }
+                    }
+                }
+                true
+            },
+        )
+    })
+    .await??;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(report)
 }
 
 fn open_engine(cfg: &Config) -> Result<Arc<Engine>> {

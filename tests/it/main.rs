@@ -5,6 +5,7 @@ mod crash;
 mod emulator;
 mod faults;
 mod hostile;
+mod hybrid;
 mod lifecycle;
 mod normalize;
 mod readers;

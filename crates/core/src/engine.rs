@@ -37,6 +37,9 @@ pub enum EngineError {
     /// From this process's reader.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The embedding model failed.
+    #[error(transparent)]
+    Embed(#[from] crate::vectors::EmbedFailed),
     /// Another process writes this data directory.
     #[error(
         "the data directory {dir} is being written by another helpdex process{holder}; wait for it to finish, or ask the running `helpdex serve` through its admin API"
@@ -104,6 +107,42 @@ pub struct RebuildReport {
     pub translations: usize,
     /// Passages indexed.
     pub passages: u64,
+    /// Seconds taken.
+    pub seconds: f64,
+}
+
+/// Which passages an embedding pass looks at ([`Engine::embed_pending`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedPass {
+    /// Passage rowid after which to look (0: every passage).
+    pub from: i64,
+    /// Passages per model call.
+    pub batch: usize,
+    /// Delete unused vectors afterwards.
+    pub prune: bool,
+}
+
+impl Default for EmbedPass {
+    fn default() -> Self {
+        EmbedPass {
+            from: 0,
+            batch: 32,
+            prune: true,
+        }
+    }
+}
+
+/// What an embedding pass did ([`Engine::embed_pending`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EmbedReport {
+    /// Passages embedded.
+    pub embedded: u64,
+    /// Vectors deleted (other models, passages gone).
+    pub pruned: usize,
+    /// The last passage rowid looked at: where the next pass may start.
+    pub last_rowid: i64,
+    /// False when the pass was stopped early.
+    pub complete: bool,
     /// Seconds taken.
     pub seconds: f64,
 }
@@ -357,6 +396,86 @@ impl Engine {
             generation: name,
             translations: n,
             passages,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The highest passage rowid (see [`EmbedPass::from`]).
+    pub fn last_passage_rowid(&self) -> Result<i64> {
+        Ok(self.lock().store.last_passage_rowid()?)
+    }
+
+    /// Embeds the passages whose vector of `model` is missing among those stored after
+    /// passage rowid `from` (0: all of them, e.g. after a model change; a later pass starts
+    /// from the previous [`EmbedReport::last_rowid`], since new and edited passages always get
+    /// higher rowids), `batch` passages per model call. With `prune`, then deletes vectors
+    /// nothing reads any more. The store is locked only to read a page of pending passages
+    /// and to write a batch of vectors, never while the model runs, so syncs go on
+    /// meanwhile; what they add is picked up by the same pass. `progress(done, pending)` is
+    /// called after each batch (`pending` known only for a pass from 0); returning false stops
+    /// the pass (what was stored stays).
+    pub fn embed_pending(
+        &self,
+        model: &dyn crate::vectors::TextEmbedder,
+        pass: EmbedPass,
+        progress: &mut dyn FnMut(u64, Option<u64>) -> bool,
+    ) -> Result<EmbedReport> {
+        let started = std::time::Instant::now();
+        let id = model.model_id().to_string();
+        let total = {
+            let w = self.lock();
+            w.store.set_vector_model(&id)?;
+            if pass.from == 0 {
+                Some(w.store.vector_coverage(&id)?.pending())
+            } else {
+                None
+            }
+        };
+        let mut done = 0u64;
+        let mut after = pass.from;
+        let mut stopped = false;
+        'pages: loop {
+            let (last, todo) = self.lock().store.pending_vectors(&id, after, 1024)?;
+            if last == after {
+                break;
+            }
+            for chunk in todo.chunks(pass.batch.max(1)) {
+                let inputs: Vec<String> = chunk
+                    .iter()
+                    .map(|(_, title, text)| crate::vectors::embed_input(title, text))
+                    .collect();
+                let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                let vectors = model.embed_passages(&refs)?;
+                if vectors.len() != chunk.len() || vectors.iter().any(|v| v.len() != model.dim()) {
+                    return Err(crate::vectors::EmbedFailed(format!(
+                        "the model returned {} vectors for {} passages (dimension {} expected)",
+                        vectors.len(),
+                        chunk.len(),
+                        model.dim()
+                    ))
+                    .into());
+                }
+                let rows: Vec<(i64, Vec<f32>)> =
+                    chunk.iter().map(|(k, _, _)| *k).zip(vectors).collect();
+                self.lock().store.put_vectors(&id, &rows)?;
+                done += rows.len() as u64;
+                if !progress(done, total.map(|t| t.max(done))) {
+                    stopped = true;
+                    break 'pages;
+                }
+            }
+            after = last;
+        }
+        let pruned = if pass.prune && !stopped {
+            self.lock().store.prune_vectors(&id)?
+        } else {
+            0
+        };
+        Ok(EmbedReport {
+            embedded: done,
+            pruned,
+            last_rowid: after,
+            complete: !stopped,
             seconds: started.elapsed().as_secs_f64(),
         })
     }

@@ -17,7 +17,8 @@ use thiserror::Error;
 ///
 /// v4: one analysed field set per language family (`helpdex-lang`), passage ids, source flag.
 /// v5: fast grouping keys (article, locale).
-pub const SCHEMA_VERSION: u32 = 5;
+/// v6: fast `embed_key`, the passage's vector key (hybrid retrieval).
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Index-layer errors.
 #[derive(Debug, Error)]
@@ -62,6 +63,8 @@ pub struct Fields {
     pub article_key: Field,
     /// Fast: [`locale_key`] of the locale.
     pub locale_key: Field,
+    /// Fast: [`crate::vectors::embed_key`] of the passage, where its vector is found.
+    pub embed_key: Field,
     /// Article title (stored; searched through the family fields).
     pub title: Field,
     /// Heading path joined with " › " (stored).
@@ -115,6 +118,7 @@ pub fn schema() -> (Schema, Fields) {
         passage_id: b.add_text_field("passage_id", STRING | STORED),
         article_key: b.add_u64_field("article_key", FAST),
         locale_key: b.add_u64_field("locale_key", FAST),
+        embed_key: b.add_i64_field("embed_key", FAST),
         title: b.add_text_field("title", STORED),
         heading: b.add_text_field("heading", STORED),
         heading_path: b.add_text_field("heading_path", STORED),
@@ -388,6 +392,7 @@ impl Generation {
             );
             t.add_u64(f.article_key, article_key(&d.source, d.article_id));
             t.add_u64(f.locale_key, locale_key(&d.locale));
+            t.add_i64(f.embed_key, crate::vectors::embed_key(&d.title, &s.text));
             t.add_text(f.title, &d.title);
             t.add_text(f.heading, &heading);
             add_passage(&mut t, &lang, &d.title, &heading, &s.text);

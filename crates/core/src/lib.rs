@@ -22,5 +22,6 @@ pub mod reader;
 pub mod schema;
 pub mod search;
 pub mod store;
+pub mod vectors;
 pub mod verify;
 pub mod visibility;

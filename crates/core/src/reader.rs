@@ -66,6 +66,10 @@ pub struct Reader {
     /// Access and locale filters (and the BM25 statistics over them) of the current index
     /// state.
     filters: crate::search::filter::FilterCache,
+    /// The model questions are embedded with, when hybrid retrieval is on.
+    embedder: std::sync::RwLock<Option<Arc<dyn crate::vectors::TextEmbedder>>>,
+    /// This reader's copy of the passage vectors of that model.
+    vectors: crate::vectors::VectorCache,
 }
 
 impl Reader {
@@ -94,6 +98,8 @@ impl Reader {
             ready: Default::default(),
             follows_writer: false,
             filters: Default::default(),
+            embedder: Default::default(),
+            vectors: Default::default(),
         })
     }
 
@@ -106,6 +112,26 @@ impl Reader {
             follows_writer: true,
             ..r
         })
+    }
+
+    /// Turns hybrid retrieval on: questions are embedded with `model` and searched against
+    /// the stored passage vectors of that model beside BM25 (passages without a vector yet are
+    /// ranked by BM25 alone).
+    pub fn set_embedder(&self, model: Arc<dyn crate::vectors::TextEmbedder>) {
+        *self.embedder.write().unwrap_or_else(|p| p.into_inner()) = Some(model);
+    }
+
+    /// The model set by [`Reader::set_embedder`].
+    pub fn embedder(&self) -> Option<Arc<dyn crate::vectors::TextEmbedder>> {
+        self.embedder
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// This reader's passage vectors.
+    pub(crate) fn vector_cache(&self) -> &crate::vectors::VectorCache {
+        &self.vectors
     }
 
     /// The filter cache of searches through this reader.
@@ -292,6 +318,7 @@ pub struct IndexStatus {
 pub struct LazyReader {
     dir: PathBuf,
     slot: Mutex<Option<Arc<Reader>>>,
+    embedder: Option<Arc<dyn crate::vectors::TextEmbedder>>,
 }
 
 impl LazyReader {
@@ -300,7 +327,14 @@ impl LazyReader {
         LazyReader {
             dir: dir.to_path_buf(),
             slot: Mutex::new(None),
+            embedder: None,
         }
+    }
+
+    /// Hybrid retrieval with `model` once the reader opens ([`Reader::set_embedder`]).
+    pub fn with_embedder(mut self, model: Arc<dyn crate::vectors::TextEmbedder>) -> LazyReader {
+        self.embedder = Some(model);
+        self
     }
 
     /// A reader that is already open.
@@ -308,6 +342,7 @@ impl LazyReader {
         LazyReader {
             dir: reader.data_dir().to_path_buf(),
             slot: Mutex::new(Some(reader)),
+            embedder: None,
         }
     }
 
@@ -318,6 +353,9 @@ impl LazyReader {
             return Ok(r.clone());
         }
         let r = Arc::new(Reader::open(&self.dir)?);
+        if let Some(m) = &self.embedder {
+            r.set_embedder(m.clone());
+        }
         *slot = Some(r.clone());
         Ok(r)
     }

@@ -106,6 +106,9 @@ pub struct RawConfig {
     /// Service settings, read by `serve`.
     #[serde(default)]
     pub server: RawServer,
+    /// Hybrid retrieval's embedding model (`[embeddings]`).
+    #[serde(default)]
+    pub embeddings: crate::embeddings::RawEmbeddings,
 }
 
 /// `[server]`: the HTTP service (`helpdex serve`).
@@ -308,6 +311,8 @@ pub struct Config {
     pub normalize: NormalizeOptions,
     /// `[server]`, for the service.
     pub server: ServerConfig,
+    /// The embedding model, when hybrid retrieval is on.
+    pub embeddings: Option<crate::embeddings::EmbeddingsConfig>,
 }
 
 /// Name of the help center given by flags.
@@ -563,6 +568,7 @@ impl Config {
                 },
                 normalize,
                 server: ServerConfig::resolve(server, env)?,
+                embeddings: crate::embeddings::EmbeddingsConfig::resolve(&raw.embeddings, env)?,
             },
             missing,
         ))

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod embeddings;
 pub mod http;
 pub mod mcp;
 pub mod metrics;

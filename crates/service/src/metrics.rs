@@ -18,6 +18,7 @@
 //! | `helpdex_articles` | gauge | `visibility` (articles with a published translation) |
 //! | `helpdex_translations` | gauge | `visibility`, `locale` |
 //! | `helpdex_index_passages` | gauge | |
+//! | `helpdex_vectors_embedded`, `helpdex_vectors_pending` | gauge | (passages with / still without a vector of the embedding model; absent without one) |
 //! | `helpdex_index_bytes`, `helpdex_store_bytes` | gauge | |
 //! | `helpdex_index_generation` | gauge (1) | `generation` |
 //! | `helpdex_search_duration_seconds` | histogram | `kind` (`search`/`context`/`verify`/`article`), `surface` (`http`/`mcp`) |
@@ -215,6 +216,8 @@ pub struct StoreSnapshot {
     pub index_bytes: u64,
     /// Bytes of the state database (with its WAL).
     pub store_bytes: u64,
+    /// Passages embedded and pending, when a model embeds in this directory.
+    pub vectors: Option<(u64, u64)>,
 }
 
 impl StoreSnapshot {
@@ -243,12 +246,14 @@ impl StoreSnapshot {
             })
             .map(|m| m.len())
             .sum();
+        let vectors = helpdex_core::vectors::status(reader)?.map(|v| (v.embedded, v.pending));
         Ok(StoreSnapshot {
             articles,
             translations,
             index: index.map(|i| (i.generation, i.passages)),
             index_bytes,
             store_bytes,
+            vectors,
         })
     }
 }
@@ -430,6 +435,8 @@ pub struct Metrics {
     articles: Family<Vec<(String, String)>, Gauge>,
     translations: Family<Vec<(String, String)>, Gauge>,
     passages: Gauge,
+    vectors_embedded: Gauge,
+    vectors_pending: Gauge,
     index_bytes: Gauge,
     store_bytes: Gauge,
     search_duration: HistogramFamily<SearchLabels>,
@@ -459,6 +466,8 @@ impl Metrics {
             articles: Family::default(),
             translations: Family::default(),
             passages: Gauge::default(),
+            vectors_embedded: Gauge::default(),
+            vectors_pending: Gauge::default(),
             index_bytes: Gauge::default(),
             store_bytes: Gauge::default(),
             search_duration: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
@@ -523,6 +532,16 @@ impl Metrics {
             "helpdex_index_passages",
             "Passages in the live index",
             m.passages.clone(),
+        );
+        r.register(
+            "helpdex_vectors_embedded",
+            "Passages with a vector of the embedding model",
+            m.vectors_embedded.clone(),
+        );
+        r.register(
+            "helpdex_vectors_pending",
+            "Passages still waiting for their vector (ranked by BM25 alone meanwhile)",
+            m.vectors_pending.clone(),
         );
         r.register(
             "helpdex_index_bytes",
@@ -673,6 +692,12 @@ impl Metrics {
                 .set(vec![("generation".into(), generation.clone())]);
             self.passages
                 .set(i64::try_from(*passages).unwrap_or(i64::MAX));
+        }
+        if let Some((embedded, pending)) = s.vectors {
+            self.vectors_embedded
+                .set(i64::try_from(embedded).unwrap_or(i64::MAX));
+            self.vectors_pending
+                .set(i64::try_from(pending).unwrap_or(i64::MAX));
         }
         self.index_bytes
             .set(i64::try_from(s.index_bytes).unwrap_or(i64::MAX));
@@ -988,6 +1013,7 @@ mod tests {
             index: Some(("g1".into(), 120)),
             index_bytes: 4096,
             store_bytes: 8192,
+            vectors: Some((100, 30)),
         };
         m.set_store(&s);
         s.translations.clear();
@@ -1010,6 +1036,8 @@ mod tests {
         assert!(!text.contains("g1"), "{text}");
         assert!(text.contains("helpdex_index_passages 130\n"), "{text}");
         assert!(text.contains("helpdex_index_bytes 4096\n"), "{text}");
+        assert!(text.contains("helpdex_vectors_embedded 100\n"), "{text}");
+        assert!(text.contains("helpdex_vectors_pending 30\n"), "{text}");
     }
 
     #[test]

@@ -231,10 +231,25 @@ pub async fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
             source,
         })?;
     let engine = Arc::new(engine);
+    // A configured model that cannot be loaded stops the start: answering by BM25 alone
+    // while the operator believes hybrid retrieval is on would be a silent downgrade.
+    let model = match &cfg.embeddings {
+        Some(e) => Some((
+            crate::embeddings::open(e, &cfg.data_dir)
+                .await
+                .map_err(|e| ServeError::Server(e.to_string()))?,
+            e.batch,
+        )),
+        None => None,
+    };
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::new());
     metrics.set_build(&opts.build);
     let cancel = CancellationToken::new();
+    let lane = model.map(|(model, batch)| {
+        engine.reader().set_embedder(model.clone());
+        crate::embeddings::spawn_lane(engine.clone(), model, batch, cancel.clone())
+    });
     let scheduler = Scheduler::new(
         schedules,
         sync_runner(engine.clone(), cfg.clone(), metrics.clone()),
@@ -290,6 +305,10 @@ pub async fn run(cfg: Config, opts: ServeOptions) -> Result<(), ServeError> {
     tracing::info!("shutting down: waiting for the sync in progress to commit its page");
     cancel.cancel();
     let _ = worker.await;
+    if let Some(lane) = lane {
+        // It stops after the batch in progress is stored.
+        let _ = lane.await;
+    }
     let _ = std::fs::remove_file(advert_path(&cfg.data_dir));
     served.map_err(|e| ServeError::Server(e.to_string()))?;
     tracing::info!("stopped");

@@ -119,10 +119,13 @@ impl DocFilter {
 /// (index generation, searcher generation): one index state.
 type StateId = (String, u64);
 
+/// The filters of one index state, by key.
+type Filters = HashMap<FilterKey, Arc<DocFilter>>;
+
 /// Filters of the current index state, computed on first use and dropped at the next commit.
 #[derive(Default)]
 pub struct FilterCache {
-    inner: Mutex<Option<(StateId, HashMap<FilterKey, Arc<DocFilter>>)>>,
+    inner: Mutex<Option<(StateId, Filters)>>,
 }
 
 impl FilterCache {

@@ -57,6 +57,9 @@ pub enum QueryError {
     /// tantivy failed.
     #[error("search failed: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// The embedding model failed on the question.
+    #[error(transparent)]
+    Embed(#[from] crate::vectors::EmbedFailed),
 }
 
 impl QueryError {
@@ -65,9 +68,26 @@ impl QueryError {
         match self {
             QueryError::Invalid(_) | QueryError::UnknownLocale { .. } => ErrorCode::BadRequest,
             QueryError::Read(e) => e.code(),
-            QueryError::Index(_) => ErrorCode::Internal,
+            QueryError::Index(_) | QueryError::Embed(_) => ErrorCode::Internal,
         }
     }
+}
+
+/// Default [`Tuning::vector_weight`], chosen on the project's sets (README, hybrid retrieval).
+pub const VECTOR_WEIGHT: f32 = 0.15;
+
+/// How a hit was found.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    /// Among the best BM25 (word) matches only.
+    #[default]
+    Bm25,
+    /// Among the nearest passage vectors only.
+    Vector,
+    /// Both.
+    Both,
 }
 
 /// Most further passages listed under one hit.
@@ -88,6 +108,12 @@ pub struct Tuning {
     pub per_article: usize,
     /// Relevance at or above which the best article answers the question ([`relevance`]).
     pub found_relevance: f32,
+    /// Weight of the BM25 score (normalised by the best one) in the fused score; 0 ranks by
+    /// vectors alone (the bench's "dense").
+    pub bm25_weight: f32,
+    /// Weight of the standardised cosine in the fused score when the reader has an embedding
+    /// model; 0 turns the vector side off.
+    pub vector_weight: f32,
 }
 
 impl Default for Tuning {
@@ -99,6 +125,8 @@ impl Default for Tuning {
             pairs: 0.5,
             per_article: 2,
             found_relevance: relevance::FOUND_RELEVANCE,
+            bm25_weight: 1.0,
+            vector_weight: VECTOR_WEIGHT,
         }
     }
 }
@@ -150,8 +178,12 @@ pub struct Hit {
     pub snippet_plain: String,
     /// `public`, `signed_in`, `restricted` or `internal`.
     pub visibility: Visibility,
-    /// Relevance score (BM25 over what the caller may read).
+    /// Ranking score: BM25 over what the caller may read; with hybrid retrieval, the BM25
+    /// score normalised by the best one plus a weight times the standardised cosine.
     pub score: f32,
+    /// How the passage was found: `bm25`, `vector` or `both`.
+    #[serde(default)]
+    pub matched_by: MatchedBy,
     /// blake3 of the translation's normalized content.
     pub content_hash: String,
     /// When Zendesk last changed this translation.
@@ -248,6 +280,7 @@ pub fn search_with(
     let locales = indexed_locales(&g, &searcher)?;
     let plan = plan::plan(&q.text, q.locale.as_deref(), &locales);
     let resp = Ranker {
+        reader,
         g: &g,
         searcher: &searcher,
         stats: &stats,
@@ -377,9 +410,11 @@ struct Candidate {
     addr: DocAddress,
     article: u64,
     fallback: bool,
+    matched: MatchedBy,
 }
 
 struct Ranker<'a> {
+    reader: &'a Reader,
     g: &'a Generation,
     searcher: &'a Searcher,
     stats: &'a AudienceStats<'a>,
@@ -423,32 +458,53 @@ impl Ranker<'_> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut keep = Vec::new();
         let single = plan.branches.len() == 1;
+        let model = self
+            .reader
+            .embedder()
+            .filter(|_| self.tuning.vector_weight > 0.0);
         for b in &plan.branches {
-            if question_clauses(
-                &f.lang.fields(b.family),
-                &self.q.text,
-                self.tuning,
-                &mut clauses,
-            ) {
+            let words = self.tuning.bm25_weight > 0.0
+                && question_clauses(
+                    &f.lang.fields(b.family),
+                    &self.q.text,
+                    self.tuning,
+                    &mut clauses,
+                );
+            // The vector side reads every branch's documents, worded or not.
+            if words || model.is_some() {
                 keep.push(self.branch_filter(b, single)?);
             }
         }
-        if clauses.is_empty() {
+        if keep.is_empty() {
             return Ok(resp);
         }
-        let query = BooleanQuery::new(clauses);
+        let keep = filter::union(&keep, self.searcher.segment_readers().len());
         // Enough candidates to fill the list with distinct articles after grouping.
-        let collector = FilteredTopK {
-            k: (self.q.limit * 4 + 16).min(256),
-            keep: filter::union(&keep, self.searcher.segment_readers().len()),
+        let k = (self.q.limit * 4 + 16).min(256);
+        let top: Vec<(f32, DocAddress)> = if clauses.is_empty() {
+            Vec::new()
+        } else {
+            let collector = FilteredTopK {
+                k,
+                keep: keep.clone(),
+            };
+            self.searcher.search_with_statistics_provider(
+                &BooleanQuery::new(clauses),
+                &collector,
+                self.stats,
+            )?
         };
-        let top: Vec<(f32, DocAddress)> = self
-            .searcher
-            .search_with_statistics_provider(&query, &collector, self.stats)?;
+        let top = match &model {
+            Some(model) => self.fuse(model.as_ref(), top, &keep, k)?,
+            None => top
+                .into_iter()
+                .map(|(s, a)| (s, a, MatchedBy::Bm25))
+                .collect(),
+        };
         let preferred: HashSet<u64> = plan.preferred.iter().map(|l| locale_key(l)).collect();
         let mut columns: HashMap<u32, (Column<u64>, Column<u64>)> = HashMap::new();
         let mut candidates = Vec::with_capacity(top.len());
-        for (score, addr) in top {
+        for (score, addr, matched) in top {
             let (articles, locales) = match columns.entry(addr.segment_ord) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -463,6 +519,7 @@ impl Ranker<'_> {
                 addr,
                 article,
                 fallback: !preferred.is_empty() && !preferred.contains(&locale),
+                matched,
             });
         }
         // An article found in the question's language is answered in it: its source-locale
@@ -512,6 +569,7 @@ impl Ranker<'_> {
                 continue;
             }
             let mut hit = snippets.hit(&doc, c.score, c.fallback)?;
+            hit.matched_by = c.matched;
             if Some(c.article) == best_article {
                 best_texts.extend([hit.title.clone(), hit.heading.clone(), hit.text.clone()]);
             }
@@ -538,6 +596,58 @@ impl Ranker<'_> {
         };
         resp.found = !resp.hits.is_empty() && resp.relevance >= self.tuning.found_relevance;
         Ok(resp)
+    }
+
+    /// Hybrid ranking: the BM25 candidates and the nearest passage vectors (both among `keep`,
+    /// the caller's documents), each scored `bm25_weight × BM25 / best BM25 + vector_weight ×
+    /// standardised cosine`. The cosine is standardised over every passage the caller may read
+    /// in these locales, so the weight means the same on any help center. A passage without a
+    /// vector yet (just synced, model still embedding) scores by BM25 alone. No vectors
+    /// stored for the model: BM25 as is.
+    fn fuse(
+        &self,
+        model: &dyn crate::vectors::TextEmbedder,
+        bm25: Vec<(f32, DocAddress)>,
+        keep: &[Option<tantivy::BitSet>],
+        k: usize,
+    ) -> Result<Vec<(f32, DocAddress, MatchedBy)>, QueryError> {
+        let plain = |bm25: Vec<(f32, DocAddress)>| {
+            bm25.into_iter()
+                .map(|(s, a)| (s, a, MatchedBy::Bm25))
+                .collect()
+        };
+        let cache = crate::vectors::refreshed(self.reader, model.model_id())?;
+        if cache.is_empty(model.model_id()) {
+            return Ok(plain(bm25));
+        }
+        let query = model.embed_query(&self.q.text)?;
+        let Some(dense) = cache.scan(self.searcher, keep, &query, k) else {
+            return Ok(plain(bm25));
+        };
+        let best = bm25.first().map_or(1.0, |b| b.0).max(f32::EPSILON);
+        let mut all: HashMap<DocAddress, (f32, MatchedBy)> = HashMap::new();
+        for (s, a) in bm25 {
+            all.insert(a, (s / best, MatchedBy::Bm25));
+        }
+        for (_, a) in &dense.top {
+            all.entry(*a)
+                .and_modify(|e| e.1 = MatchedBy::Both)
+                .or_insert((0.0, MatchedBy::Vector));
+        }
+        let t = self.tuning;
+        let mut out: Vec<(f32, DocAddress, MatchedBy)> = all
+            .into_iter()
+            .map(|(a, (b, m))| {
+                let z = dense.z(cache, a).unwrap_or(0.0);
+                (t.bm25_weight * b + t.vector_weight * z, a, m)
+            })
+            .collect();
+        out.sort_by(|x, y| {
+            y.0.total_cmp(&x.0)
+                .then_with(|| x.1.segment_ord.cmp(&y.1.segment_ord))
+                .then_with(|| x.1.doc_id.cmp(&y.1.doc_id))
+        });
+        Ok(out)
     }
 
     /// [`relevance::relevance`] of the question to the best article's matching passages (their
@@ -662,6 +772,7 @@ impl<'a> Snippets<'a> {
             visibility: Visibility::parse(&first_str(doc, f.visibility))
                 .unwrap_or(Visibility::Internal),
             score,
+            matched_by: MatchedBy::Bm25,
             content_hash: first_str(doc, f.content_hash),
             updated_at: first_str(doc, f.updated_at),
             outdated: first_u64(doc, f.outdated) == 1,

@@ -95,6 +95,29 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX links_owner ON links (source, article_id, locale);
      CREATE INDEX translations_normalizer ON translations (source, normalizer_version, article_id, locale);",
+    // Passage vectors (hybrid retrieval), stored once per (model, embedded input): see
+    // `vectors.rs`. `embed_key` of existing passages is filled in by the writer on open.
+    // Readers load new vectors by `id`; deletions bump `vector_state.epoch` so they reload;
+    // `vector_state.model` is the model the writer embeds with (for `status`);
+    // `passage_hwm` the highest passage rowid ever given, so that a new passage always gets a
+    // higher one (plain rowids are reused after the last rows are deleted) and the embedding
+    // lane finds what is new by rowid alone.
+    "ALTER TABLE passages ADD COLUMN embed_key INTEGER;
+     CREATE TABLE vectors (
+         id     INTEGER PRIMARY KEY,
+         model  TEXT NOT NULL,
+         key    INTEGER NOT NULL,
+         vector BLOB NOT NULL,
+         UNIQUE (model, key)
+     );
+     CREATE TABLE vector_state (
+         id    INTEGER PRIMARY KEY CHECK (id = 1),
+         epoch INTEGER NOT NULL,
+         model TEXT,
+         passage_hwm INTEGER NOT NULL DEFAULT 0
+     );
+     INSERT INTO vector_state (id, epoch) VALUES (1, 0);
+     CREATE INDEX passages_embed_key ON passages (embed_key);",
 ];
 
 /// The schema version this helpdex writes and reads (`PRAGMA user_version`).

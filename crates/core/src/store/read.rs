@@ -474,6 +474,66 @@ pub trait StoreRead {
         rows.collect::<std::result::Result<_, _>>()
             .map_err(Into::into)
     }
+    /// The vector deletion counter (readers reload everything when it moves).
+    fn vectors_epoch(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT epoch FROM vector_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Vectors of `model` stored after `after` (a `vectors.id`): (id, key, vector). Torn
+    /// blobs are skipped (they are re-embedded: their input stays pending).
+    fn vectors_after(&self, model: &str, after: i64) -> Result<Vec<(i64, i64, Vec<f32>)>> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT id, key, vector FROM vectors WHERE model = ?1 AND id > ?2 ORDER BY id",
+        )?;
+        let rows = st.query_map(params![model, after], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, key, blob) = row?;
+            if let Some(v) = crate::vectors::from_blob(&blob) {
+                out.push((id, key, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The model the writer last embedded with.
+    fn vector_model(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT model FROM vector_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
+    /// How many passages have a vector of `model`.
+    fn vector_coverage(&self, model: &str) -> Result<crate::vectors::Coverage> {
+        let (passages, embedded): (i64, i64) = self.conn().query_row(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE EXISTS
+                        (SELECT 1 FROM vectors v WHERE v.model = ?1 AND v.key = p.embed_key))
+             FROM passages p",
+            [model],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(crate::vectors::Coverage {
+            passages: passages as u64,
+            embedded: embedded as u64,
+        })
+    }
 }
 
 fn article_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArticleRow> {

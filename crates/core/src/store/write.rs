@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// A passage waiting for its vector: (embed key, article title, passage text).
+pub type PendingPassage = (i64, String, String);
+
 /// The state database, opened for writing by the one writer of a data directory.
 pub struct Store {
     conn: Connection,
@@ -32,7 +35,92 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn, &path)?;
+        fill_embed_keys(&mut conn)?;
         Ok(Store { conn, path })
+    }
+
+    /// Vectors of passages pending for `model`: passages after `after` (a `passages` rowid),
+    /// in rowid order, whose input has no vector of `model` yet. Returns the last rowid
+    /// looked at and the (key, title, text) to embed, distinct keys only.
+    pub fn pending_vectors(
+        &self,
+        model: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<(i64, Vec<PendingPassage>)> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.rowid, p.embed_key, t.title, p.text,
+                    EXISTS (SELECT 1 FROM vectors v WHERE v.model = ?1 AND v.key = p.embed_key)
+             FROM passages p
+             JOIN translations t USING (source, article_id, locale)
+             WHERE p.rowid > ?2 AND p.embed_key IS NOT NULL
+             ORDER BY p.rowid LIMIT ?3",
+        )?;
+        let mut last = after;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut rows = st.query(params![model, after, limit as i64])?;
+        while let Some(r) = rows.next()? {
+            last = r.get(0)?;
+            let key: i64 = r.get(1)?;
+            let done: bool = r.get(4)?;
+            if !done && seen.insert(key) {
+                out.push((key, r.get(2)?, r.get(3)?));
+            }
+        }
+        Ok((last, out))
+    }
+
+    /// Records the model the writer embeds with.
+    pub fn set_vector_model(&self, model: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE vector_state SET model = ?1 WHERE id = 1", [model])?;
+        Ok(())
+    }
+
+    /// Highest passage rowid (new passages always get a higher one).
+    pub fn last_passage_rowid(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(rowid), 0) FROM passages", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Stores vectors of `model` in one transaction (an input already embedded is kept).
+    pub fn put_vectors(&mut self, model: &str, vectors: &[(i64, Vec<f32>)]) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO vectors (model, key, vector) VALUES (?1, ?2, ?3)",
+            )?;
+            for (key, v) in vectors {
+                st.execute(params![model, key, crate::vectors::to_blob(v)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes vectors nothing reads any more: those of other models, and those of `model`
+    /// whose input no passage has now. Readers reload when anything went.
+    pub fn prune_vectors(&mut self, model: &str) -> Result<usize> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut n = tx.execute("DELETE FROM vectors WHERE model <> ?1", [model])?;
+        n += tx.execute(
+            "DELETE FROM vectors WHERE model = ?1
+               AND NOT EXISTS (SELECT 1 FROM passages p WHERE p.embed_key = vectors.key)",
+            [model],
+        )?;
+        if n > 0 {
+            tx.execute("UPDATE vector_state SET epoch = epoch + 1 WHERE id = 1", [])?;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Database file path.
@@ -149,6 +237,14 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // New passages get rowids above every one ever given (see `vector_state`).
+        let mut next_rowid: i64 = tx.query_row(
+            "SELECT max(passage_hwm, (SELECT coalesce(max(rowid), 0) FROM passages))
+             FROM vector_state WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let first_rowid = next_rowid;
         for id in &b.delete_articles {
             tx.execute(
                 "DELETE FROM articles WHERE source = ?1 AND article_id = ?2",
@@ -214,11 +310,13 @@ impl Store {
                 ],
             )?;
             let mut seg = tx.prepare_cached(
-                "INSERT INTO passages(source, article_id, locale, ordinal, heading_path, anchor, text, hash)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                "INSERT INTO passages(rowid, source, article_id, locale, ordinal, heading_path, anchor, text, hash, embed_key)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
             )?;
             for s in &t.normalized.passages {
+                next_rowid += 1;
                 seg.execute(params![
+                    next_rowid,
                     source,
                     id,
                     t.locale,
@@ -226,7 +324,8 @@ impl Store {
                     json(&s.heading_path),
                     s.anchor,
                     s.text,
-                    s.hash
+                    s.hash,
+                    crate::vectors::embed_key(&t.title, &s.text)
                 ])?;
             }
             let mut link = tx.prepare_cached(
@@ -243,6 +342,12 @@ impl Store {
                     l.text
                 ])?;
             }
+        }
+        if next_rowid > first_rowid {
+            tx.execute(
+                "UPDATE vector_state SET passage_hwm = ?1 WHERE id = 1",
+                [next_rowid],
+            )?;
         }
         let mut last = 0;
         for key in &b.changed {
@@ -321,6 +426,29 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Fills `passages.embed_key` of rows written before it existed (migration 5), in one
+/// transaction; a no-op afterwards.
+fn fill_embed_keys(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let todo: Vec<(i64, String, String)> = {
+        let mut st = tx.prepare(
+            "SELECT p.rowid, t.title, p.text FROM passages p
+             JOIN translations t USING (source, article_id, locale)
+             WHERE p.embed_key IS NULL",
+        )?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    {
+        let mut up = tx.prepare("UPDATE passages SET embed_key = ?2 WHERE rowid = ?1")?;
+        for (rowid, title, text) in &todo {
+            up.execute(params![rowid, crate::vectors::embed_key(title, text)])?;
+        }
     }
     tx.commit()?;
     Ok(())

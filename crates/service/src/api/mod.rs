@@ -848,6 +848,8 @@ pub struct AdminStatus {
     pub index: Option<IndexStatus>,
     /// The sync queue.
     pub jobs: SchedulerStatus,
+    /// Passage vectors of the embedding model (hybrid retrieval), when one embeds here.
+    pub vectors: Option<helpdex_core::vectors::VectorStatus>,
 }
 
 async fn admin_status(
@@ -867,9 +869,11 @@ async fn admin_status(
                 Ok((sources, s.counts(None)?))
             })
         })?;
-        Ok::<_, ApiError>((sources, counts, reader.index_status().ok()))
+        let vectors = helpdex_core::vectors::status(&reader)?;
+        Ok::<_, ApiError>((sources, counts, (reader.index_status().ok(), vectors)))
     })
     .await?;
+    let (index, vectors) = index;
     let sources = sources
         .into_iter()
         .map(|(s, counts)| SourceStatus {
@@ -883,6 +887,7 @@ async fn admin_status(
         counts,
         index,
         jobs: state.scheduler.status(),
+        vectors,
     }))
 }
 

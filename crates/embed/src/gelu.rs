@@ -1,0 +1,118 @@
+//! Exact-GELU activation as a vectorisable candle op.
+//!
+//! candle's `gelu_erf` calls a scalar `erf` per element; in a MiniLM forward
+//! pass that is ~10% of all CPU time. Here erf uses Abramowitz & Stegun
+//! 7.1.28, `erf(z) = 1 − (1 + a₁z + … + a₆z⁶)⁻¹⁶` for z ≥ 0 (absolute error
+//! ≤ 3·10⁻⁷), which is branch-free arithmetic that LLVM vectorises. GELU's
+//! absolute error is then below 10⁻⁶ for |x| < 6 and vanishes beyond: far below
+//! what survives the following LayerNorm (vectors match the reference to
+//! cosine 1.0000000).
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+const A: [f32; 6] = [
+    0.070_523_08,
+    0.042_282_01,
+    0.009_270_527,
+    0.000_152_014_3,
+    0.000_276_567_2,
+    0.000_043_063_8,
+];
+
+/// `0.5 · x · (1 + erf(x / √2))`.
+#[inline(always)]
+pub(crate) fn gelu(x: f32) -> f32 {
+    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
+    let p = 1.0 + z * (A[0] + z * (A[1] + z * (A[2] + z * (A[3] + z * (A[4] + z * A[5])))));
+    let p2 = p * p;
+    let p4 = p2 * p2;
+    let p8 = p4 * p4;
+    let tail = 1.0 / (p8 * p8); // erfc(z); 0 once p¹⁶ overflows to +inf
+    // 1 + erf(x/√2) = erfc(z) for x < 0 and 2 − erfc(z) otherwise (no cancellation).
+    let one_plus_erf = if x < 0.0 { tail } else { 2.0 - tail };
+    0.5 * x * one_plus_erf
+}
+
+#[inline(always)]
+fn gelu_slice(src: &[f32], dst: &mut [f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = gelu(s);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn gelu_slice_avx2(src: &[f32], dst: &mut [f32]) {
+    gelu_slice(src, dst)
+}
+
+fn gelu_chunk(src: &[f32], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        return unsafe { gelu_slice_avx2(src, dst) };
+    }
+    gelu_slice(src, dst)
+}
+
+struct GeluErf;
+
+impl CustomOp1 for GeluErf {
+    fn name(&self) -> &'static str {
+        "helpdex-gelu-erf"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("helpdex-gelu-erf needs a contiguous f32 tensor")
+        };
+        let src = &data[start..end];
+        let mut out = vec![0f32; src.len()];
+        const CHUNK: usize = 16 * 1024;
+        out.par_chunks_mut(CHUNK)
+            .zip(src.par_chunks(CHUNK))
+            .for_each(|(d, s)| gelu_chunk(s, d));
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// Exact GELU; falls back to candle's kernel for non-f32 or strided input.
+pub(crate) fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    if x.dtype() == candle_core::DType::F32 && x.device().is_cpu() && x.is_contiguous() {
+        x.apply_op1_no_bwd(&GeluErf)
+    } else {
+        x.gelu_erf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_candle_gelu_erf() {
+        let xs: Vec<f32> = (-20_000..=20_000)
+            .map(|i| i as f32 / 1000.0)
+            .chain([f32::MAX, f32::MIN, 1e-30, -1e-30])
+            .collect();
+        let t = Tensor::new(xs.as_slice(), &candle_core::Device::Cpu).unwrap();
+        let ours = gelu_erf(&t).unwrap().to_vec1::<f32>().unwrap();
+        let theirs = t.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
+        for ((x, a), b) in xs.iter().zip(&ours).zip(&theirs) {
+            if x.abs() > 1e30 {
+                // Huge inputs: identity for positive, 0 for negative.
+                assert!(
+                    a.is_finite() && (*x < 0.0 && *a == 0.0 || *a == *x),
+                    "{x}: {a}"
+                );
+                continue;
+            }
+            assert!(
+                (a - b).abs() <= 1e-6 + 1e-6 * b.abs(),
+                "gelu({x}) = {a}, candle {b}"
+            );
+        }
+    }
+}
