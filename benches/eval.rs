@@ -18,6 +18,11 @@
 //! the "nothing relevant" rule's false negatives (answerable, `found: false`) and false
 //! positives (unanswerable, `found: true`).
 //!
+//! With `HELPDEX_EMBEDDING_MODEL=DIR` (`scripts/fetch-model` fetches all-MiniLM-L6-v2), every
+//! passage is embedded after the sync (passages/s reported) and two more rows are measured:
+//! `dense` (vectors alone) and `hybrid` (the default fusion); latencies then include embedding
+//! the question. `HELPDEX_EVAL_SWEEP=vector` sweeps the fusion weight.
+//!
 //! `cargo bench --bench eval [-- wix|techqa|multi|all]` (default all). The labelled sets are read
 //! from `$HELPDEX_EVAL_DIR`, else `../shared/eval` beside the repository. `HELPDEX_EVAL_SWEEP=1`
 //! also runs helpdex over a grid of ranking settings and "nothing relevant" thresholds (how the
@@ -786,8 +791,39 @@ fn print_table(set: &str, rows: &[(&str, &Scores)]) {
     }
 }
 
+/// Embeds every passage with the model in `HELPDEX_EMBEDDING_MODEL` and turns hybrid
+/// retrieval on; `None` without a model.
+fn embed_set(engine: &Engine) -> anyhow::Result<Option<(f64, u64, f64)>> {
+    let Some(dir) = std::env::var_os("HELPDEX_EMBEDDING_MODEL") else {
+        return Ok(None);
+    };
+    let load = Instant::now();
+    let model = helpdex_service::embeddings::load(Path::new(&dir))?;
+    let load_ms = load.elapsed().as_secs_f64() * 1000.0;
+    let started = Instant::now();
+    let r = engine.embed_pending(
+        model.as_ref(),
+        helpdex_core::engine::EmbedPass::default(),
+        &mut |_, _| true,
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    engine.reader().set_embedder(model);
+    Ok(Some((load_ms, r.embedded, secs)))
+}
+
 async fn evaluate(set: &Dataset, sweep: &str) -> anyhow::Result<()> {
     let synced = sync_set(set).await?;
+    let embedded = embed_set(&synced.engine)?;
+    if let Some((load_ms, n, secs)) = embedded {
+        println!(
+            "embedding: model loaded in {load_ms:.0} ms; {n} passages in {secs:.1}s = {:.1} passages/s",
+            n as f64 / secs.max(1e-9)
+        );
+        eprintln!(
+            "RESULT set={} engine=embedding passages={n} seconds={secs:.1}",
+            set.name
+        );
+    }
     let passages = stored_passages(&synced.data)?;
     let fts = Fts5::build(&passages)?;
     let plain = ArticleIndex::build(&passages)?;
@@ -807,25 +843,49 @@ async fn evaluate(set: &Dataset, sweep: &str) -> anyhow::Result<()> {
         set.skipped,
         synced.sync_secs,
     );
-    let tuning = Tuning::default();
-    // Warm up caches (per-audience statistics) as a long-lived service would have them.
+    // BM25 alone: the vector side off, whether a model is loaded or not.
+    let tuning = Tuning {
+        vector_weight: 0.0,
+        ..Tuning::default()
+    };
+    let dense = Tuning {
+        bm25_weight: 0.0,
+        vector_weight: 1.0,
+        ..Tuning::default()
+    };
+    let hybrid = Tuning::default();
+    // Warm up caches (per-audience statistics, vectors) as a long-lived service would have them.
     for q in set.questions.iter().take(20) {
         let _ = helpdex(&synced.engine, q, &tuning);
+        let _ = helpdex(&synced.engine, q, &hybrid);
     }
     let (mut hd, mut f5, mut ti) = (Scores::default(), Scores::default(), Scores::default());
+    let (mut de, mut hy) = (Scores::default(), Scores::default());
     for q in &set.questions {
         hd.record(q, helpdex(&synced.engine, q, &tuning));
         f5.record(q, fts.search(q));
         ti.record(q, plain.search(q));
+        if embedded.is_some() {
+            de.record(q, helpdex(&synced.engine, q, &dense));
+            hy.record(q, helpdex(&synced.engine, q, &hybrid));
+        }
     }
-    print_table(
-        set.name,
-        &[
-            ("helpdex", &hd),
-            ("fts5/passages", &f5),
-            ("tantivy/article", &ti),
-        ],
-    );
+    let mut rows = vec![
+        ("helpdex", &hd),
+        ("fts5/passages", &f5),
+        ("tantivy/article", &ti),
+    ];
+    if embedded.is_some() {
+        rows.push(("helpdex dense", &de));
+        rows.push(("helpdex hybrid", &hy));
+    }
+    print_table(set.name, &rows);
+    if embedded.is_some() {
+        println!(
+            "hybrid \"nothing relevant\": false negatives {}/{}, false positives {}/{}",
+            hy.false_negatives, hy.answerable, hy.false_positives, hy.unanswerable
+        );
+    }
     println!(
         "helpdex \"nothing relevant\" (relevance >= {}): false negatives {}/{} answerable ({:.1}%), false positives {}/{} unanswerable ({:.1}%)",
         tuning.found_relevance,
@@ -852,6 +912,7 @@ async fn evaluate(set: &Dataset, sweep: &str) -> anyhow::Result<()> {
     match sweep {
         "1" => run_sweep(set, &synced.engine, true),
         "found" => run_sweep(set, &synced.engine, false),
+        "vector" => sweep_vector(set, &synced.engine),
         _ => {}
     }
     synced.emu.shutdown().await;
@@ -892,6 +953,27 @@ fn sweep_ranking(set: &Dataset, engine: &Engine) {
                 }
             }
         }
+    }
+}
+
+/// The fusion weight of the standardised cosine against normalised BM25.
+fn sweep_vector(set: &Dataset, engine: &Engine) {
+    println!("-- sweep vector_weight: hit@1 MRR@10 hit@10 passage@1");
+    for w in [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0] {
+        let t = Tuning {
+            vector_weight: w,
+            ..Tuning::default()
+        };
+        let mut s = Scores::default();
+        for q in &set.questions {
+            s.record(q, helpdex(engine, q, &t));
+        }
+        let m = s.metrics();
+        println!("   {w:>5}   {} {} {} {}", m[0].1, m[3].1, m[2].1, m[5].1);
+        eprintln!(
+            "RESULT set={} sweep=vector w={w} hit1={} mrr={} hit10={} p1={}",
+            set.name, m[0].1, m[3].1, m[2].1, m[5].1
+        );
     }
 }
 
