@@ -302,3 +302,76 @@ async fn hits_say_how_they_were_found() {
     let json = serde_json::to_value(&r.hits[0]).unwrap();
     assert_eq!(json["matched_by"], "vector");
 }
+
+fn helpdex(data: &Path, url: &str, model: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_helpdex"))
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(args)
+        .env_remove("HELPDEX_CONFIG")
+        .env("ZENDESK_URL", url)
+        .env("ZENDESK_EMAIL", ADMIN_EMAIL)
+        .env("ZENDESK_API_TOKEN", ADMIN_TOKEN)
+        .env("HELPDEX_EMBEDDING_MODEL", model)
+        .env("HELPDEX_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// A one-shot `sync` returns with every passage embedded; `search` and `status` through the
+/// binary use the model; a model directory that is not one is an error that says so, never
+/// an empty answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_syncs_embeds_and_searches_hybrid() {
+    let emu = emulator_on(&fixtures()).await;
+    let url = emu.base_url();
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let model = dir.path().join("model");
+        helpdex_embed::tiny_model::write(&model, 4).unwrap();
+        let out = helpdex(&data, &url, &model, &["sync", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = helpdex(&data, &url, &model, &["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = &status["vectors"];
+        assert!(v["embedded"].as_u64().unwrap() > 20, "{status}");
+        assert_eq!(v["pending"], 0, "{status}");
+
+        let out = helpdex(
+            &data,
+            &url,
+            &model,
+            &["search", "refund a payment", "--json"],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hits = r["hits"].as_array().unwrap();
+        assert!(!hits.is_empty());
+        assert!(
+            hits.iter().any(|h| h["matched_by"] != "bm25"),
+            "the model was used: {r}"
+        );
+
+        let empty = dir.path().join("not-a-model");
+        std::fs::create_dir_all(&empty).unwrap();
+        let out = helpdex(&data, &url, &empty, &["search", "refund a payment"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not-a-model") && err.contains("missing"),
+            "{err}"
+        );
+        assert_eq!(err.matches("missing").count(), 1, "said once: {err}");
+        assert!(out.stdout.is_empty(), "no answer printed");
+    })
+    .await
+    .unwrap();
+}

@@ -38,6 +38,7 @@ fn clean_env(c: &mut Command) {
         "HELPDEX_ADMIN_KEY",
         "HELPDEX_WEBHOOK_SECRET",
         "HELPDEX_SCHEDULE",
+        "HELPDEX_EMBEDDING_MODEL",
     ] {
         c.env_remove(v);
     }
@@ -921,4 +922,83 @@ fn docs_openapi_json_is_the_document_the_server_serves() {
         "docs/openapi.json is not what /openapi.json serves; regenerate it with \
          HELPDEX_UPDATE_DOCS=1 cargo test --test it docs_openapi_json"
     );
+}
+
+/// `serve` with a model embeds in its background lane: coverage shows in admin status and
+/// metrics, a webhook's edit is searchable at once by BM25 and gets its vector shortly after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_embeds_in_the_background_and_reports_coverage() {
+    let emu = emulator_on(&fixtures()).await;
+    let url = emu.base_url();
+    let article = fixture_articles()[0]["article"]["id"].as_u64().unwrap();
+    let models = tempfile::tempdir().unwrap();
+    helpdex_embed::tiny_model::write(models.path(), 11).unwrap();
+    let model = models.path().to_str().unwrap().to_string();
+    let emu = std::sync::Arc::new(emu);
+    let e = emu.clone();
+    tokio::task::spawn_blocking(move || {
+        let s = Serve::start(&url, &format!("\n[embeddings]\nmodel = {model:?}"), None);
+        let status = |s: &Serve| s.get("/v1/admin/status", ADMIN_KEY).1;
+        let settled = |s: &Serve| {
+            for _ in 0..400 {
+                let st = status(s);
+                let v = &st["vectors"];
+                if v["embedded"].as_u64().unwrap_or(0) > 0 && v["pending"] == 0 {
+                    return st;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("vectors never caught up: {}", status(s));
+        };
+        let first = settled(&s)["vectors"].clone();
+        assert!(first["model"].as_str().unwrap().len() == 64, "{first}");
+        let metrics = s
+            .http()
+            .get(format!("{}/metrics", s.url))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            metrics.contains(&format!("helpdex_vectors_embedded {}", first["embedded"])),
+            "{metrics}"
+        );
+        assert!(metrics.contains("helpdex_vectors_pending 0"), "{metrics}");
+
+        // An edit through a webhook: new words, a new passage to embed.
+        e.edit_body(
+            article,
+            "en-us",
+            "<p>Quokkas now approve every payout.</p><h2>Quokka review</h2><p>The quokka checks twice.</p>",
+        );
+        let (raw, ts, sig) = signed(&json!({"id": "01HXYZEMBED", "type": "zen:event-type:article.published",
+            "detail": {"id": article.to_string()}}));
+        let r = s
+            .http()
+            .post(format!("{}/v1/webhooks/zendesk", s.url))
+            .header("content-type", "application/json")
+            .header(helpdex_service::webhook::SIGNATURE_HEADER, sig)
+            .header(helpdex_service::webhook::TIMESTAMP_HEADER, ts)
+            .body(raw)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let mut found = false;
+        for _ in 0..200 {
+            let (code, v) = s.get("/v1/search?q=quokka%20review&limit=3", CUSTOMER_KEY);
+            assert_eq!(code, 200, "{v}");
+            if v["hits"][0]["article_id"] == article {
+                found = true;
+                assert!(v["hits"][0]["matched_by"].is_string(), "{v}");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(found, "the edit became searchable");
+        let after = settled(&s)["vectors"].clone();
+        assert!(after["embedded"] != first["embedded"] || after["passages"] != first["passages"], "{first} {after}");
+    })
+    .await
+    .unwrap();
 }

@@ -272,6 +272,24 @@ impl VectorCache {
 
     /// The doc → row map of every segment, (re)built for the rows loaded now.
     fn maps(&self, searcher: &Searcher) -> Vec<Option<Arc<Vec<u32>>>> {
+        // Usually all built already: a shared lock then, so searches run side by side.
+        {
+            let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(l) = guard.as_ref() {
+                let n = l.rows.scales.len();
+                let cached: Option<Vec<_>> = searcher
+                    .segment_readers()
+                    .iter()
+                    .map(|seg| match l.maps.get(&seg.segment_id()) {
+                        Some((len, m)) if *len == n => Some(Some(m.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(maps) = cached {
+                    return maps;
+                }
+            }
+        }
         let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
         let Some(l) = guard.as_mut() else {
             return vec![None; searcher.segment_readers().len()];

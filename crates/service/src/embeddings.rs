@@ -69,12 +69,12 @@ impl EmbeddingsConfig {
 #[derive(Debug, Error)]
 pub enum ModelError {
     /// The directory does not hold a usable model.
-    #[error("embedding model {dir}: {source}")]
+    #[error("embedding model {dir}: {error}")]
     Load {
         /// The model directory.
         dir: PathBuf,
-        /// What is wrong with it.
-        source: Box<helpdex_embed::EmbedError>,
+        /// What is wrong with it (its message names the file and what to do).
+        error: Box<helpdex_embed::EmbedError>,
     },
     /// Neither a directory nor a model id.
     #[error(
@@ -194,7 +194,7 @@ pub fn load(dir: &Path) -> Result<Arc<helpdex_embed::Embedder>, ModelError> {
     let started = Instant::now();
     let model = helpdex_embed::Embedder::load(dir, options).map_err(|source| ModelError::Load {
         dir: dir.to_path_buf(),
-        source: Box::new(source),
+        error: Box::new(source),
     })?;
     tracing::debug!(dir = %dir.display(), ms = started.elapsed().as_millis() as u64, dim = model.dim(), "embedding model loaded");
     Ok(Arc::new(model))

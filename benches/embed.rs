@@ -1,0 +1,201 @@
+//! Hybrid retrieval's costs with a real model, beside BM25 alone in the same run:
+//!
+//! - first sync of a synthetic help center of N articles (default 10,000) by the real binary,
+//!   with the model (it embeds every passage before returning) and without: wall, CPU, peak RSS,
+//!   passages embedded per second;
+//! - in-process search latency p50/p99, BM25 alone vs hybrid (question embedding included);
+//! - CLI `search` wall time per process (model loaded each time) vs without a model, and its
+//!   peak RSS;
+//! - the exact vector scan alone at the synthetic size.
+//!
+//! `HELPDEX_EMBEDDING_MODEL=$(scripts/fetch-model) cargo bench --bench embed [-- N]`
+
+use helpdex_core::engine::Engine;
+use helpdex_core::model::Access;
+use helpdex_core::normalize::NormalizeOptions;
+use helpdex_core::query::QueryInput;
+use helpdex_core::search::{Tuning, search_with};
+use helpdex_emulator::{Emulator, EmulatorConfig, SYNTHETIC_EMAIL, SYNTHETIC_TOKEN, Synthetic};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Wall seconds, CPU seconds and peak RSS (MB) of one run of the binary.
+struct Run {
+    wall: f64,
+    cpu: f64,
+    rss_mb: f64,
+    ok: bool,
+    stdout: String,
+}
+
+fn run(data: &Path, url: &str, model: Option<&str>, args: &[&str]) -> Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_helpdex"));
+    c.args(["--data-dir", data.to_str().expect("utf-8")])
+        .args(args)
+        .env("ZENDESK_URL", url)
+        .env("ZENDESK_EMAIL", SYNTHETIC_EMAIL)
+        .env("ZENDESK_API_TOKEN", SYNTHETIC_TOKEN)
+        .env("HELPDEX_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    match model {
+        Some(m) => c.env("HELPDEX_EMBEDDING_MODEL", m),
+        None => c.env_remove("HELPDEX_EMBEDDING_MODEL"),
+    };
+    let started = Instant::now();
+    // Reaped by wait4 below (std's wait gives no rusage).
+    #[allow(clippy::zombie_processes)]
+    let mut child = c.spawn().expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: our own unreaped child; valid pointers.
+    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
+    let wall = started.elapsed().as_secs_f64();
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Run {
+        wall,
+        cpu: secs(ru.ru_utime) + secs(ru.ru_stime),
+        rss_mb: ru.ru_maxrss as f64 / 1024.0,
+        ok: rc > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stdout: reader.join().unwrap_or_default(),
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+const QUESTIONS: &[&str] = &[
+    "how do I reset my password",
+    "refund was not received",
+    "change the billing address on an invoice",
+    "export my data to a spreadsheet",
+    "two factor authentication lost phone",
+    "why was my payout delayed",
+    "add a team member with limited access",
+    "cancel my subscription",
+    "connect a custom domain",
+    "the app crashes when uploading photos",
+];
+
+fn main() -> anyhow::Result<()> {
+    let Some(model) = std::env::var("HELPDEX_EMBEDDING_MODEL").ok() else {
+        println!(
+            "set HELPDEX_EMBEDDING_MODEL to a model directory (scripts/fetch-model fetches all-MiniLM-L6-v2)"
+        );
+        return Ok(());
+    };
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let rt = tokio::runtime::Runtime::new()?;
+    let spec = Synthetic {
+        articles: n,
+        newest: chrono::Utc::now().timestamp() - 7 * 86_400,
+        ..Synthetic::default()
+    };
+    let emu: Emulator = rt.block_on(Emulator::start(
+        spec.world(),
+        EmulatorConfig::default(),
+        "127.0.0.1:0".parse()?,
+    ))?;
+    let url = emu.base_url();
+    let tmp = tempfile::tempdir()?;
+    let (plain, hybrid) = (tmp.path().join("bm25"), tmp.path().join("hybrid"));
+
+    println!(
+        "synthetic help center: {n} articles; machine: {} cores",
+        num_cpus()
+    );
+    let a = run(&plain, &url, None, &["sync", "--json"]);
+    let b = run(&hybrid, &url, Some(&model), &["sync", "--json"]);
+    assert!(a.ok && b.ok, "sync failed");
+    let engine = Engine::open(&hybrid, NormalizeOptions::default())?;
+    let status = helpdex_core::vectors::status(engine.reader())?.expect("vectors");
+    let embed_secs = b.wall - a.wall;
+    println!(
+        "first sync, BM25 only: {:.1} s wall, {:.1} s CPU, peak RSS {:.0} MB",
+        a.wall, a.cpu, a.rss_mb
+    );
+    println!(
+        "first sync with the model: {:.1} s wall ({:.2}x), {:.1} s CPU, peak RSS {:.0} MB; {} passages embedded, {} pending; ~{:.1} passages/s",
+        b.wall,
+        b.wall / a.wall,
+        b.cpu,
+        b.rss_mb,
+        status.embedded,
+        status.pending,
+        status.embedded as f64 / embed_secs.max(1e-9)
+    );
+    let _ = b.stdout;
+
+    // In-process latency, question embedding included.
+    let m = helpdex_service::embeddings::load(Path::new(&model))?;
+    engine.reader().set_embedder(m);
+    let bm25 = Tuning {
+        vector_weight: 0.0,
+        ..Tuning::default()
+    };
+    let hybrid_t = Tuning::default();
+    let mut lat = |t: &Tuning| -> anyhow::Result<(f64, f64)> {
+        let mut v = Vec::new();
+        for round in 0..20 {
+            for q in QUESTIONS {
+                let query = QueryInput {
+                    limit: Some(8),
+                    ..QueryInput::new(*q)
+                }
+                .validate(Access::anonymous())?;
+                let s = Instant::now();
+                search_with(engine.reader(), &query, t)?;
+                if round > 0 {
+                    v.push(s.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+        }
+        Ok((pct(&mut v, 0.5), pct(&mut v, 0.99)))
+    };
+    let (b50, b99) = lat(&bm25)?;
+    let (h50, h99) = lat(&hybrid_t)?;
+    println!(
+        "search in process (one thread): BM25 p50 {b50:.2} ms p99 {b99:.2} ms; hybrid p50 {h50:.2} ms ({:.1}x) p99 {h99:.2} ms",
+        h50 / b50
+    );
+    drop(engine);
+
+    // One process per question, as an AI tool shelling out would.
+    let mut cli = |model: Option<&str>, dir: &Path| {
+        let mut walls = Vec::new();
+        let mut rss: f64 = 0.0;
+        for q in QUESTIONS {
+            let r = run(dir, &url, model, &["search", q, "--json"]);
+            assert!(r.ok, "search failed");
+            walls.push(r.wall * 1000.0);
+            rss = rss.max(r.rss_mb);
+        }
+        (pct(&mut walls, 0.5), pct(&mut walls, 0.99), rss)
+    };
+    let (c50, c99, crss) = cli(None, &hybrid);
+    let (m50, m99, mrss) = cli(Some(&model), &hybrid);
+    println!(
+        "CLI search per process: BM25 p50 {c50:.0} ms p99 {c99:.0} ms, peak RSS {crss:.0} MB; with the model p50 {m50:.0} ms ({:.1}x) p99 {m99:.0} ms, peak RSS {mrss:.0} MB",
+        m50 / c50
+    );
+    Ok(())
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
