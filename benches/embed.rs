@@ -147,7 +147,7 @@ fn main() -> anyhow::Result<()> {
         ..Tuning::default()
     };
     let hybrid_t = Tuning::default();
-    let mut lat = |t: &Tuning| -> anyhow::Result<(f64, f64)> {
+    let lat = |t: &Tuning| -> anyhow::Result<(f64, f64)> {
         let mut v = Vec::new();
         for round in 0..20 {
             for q in QUESTIONS {
@@ -174,7 +174,7 @@ fn main() -> anyhow::Result<()> {
     drop(engine);
 
     // One process per question, as an AI tool shelling out would.
-    let mut cli = |model: Option<&str>, dir: &Path| {
+    let cli = |model: Option<&str>, dir: &Path| {
         let mut walls = Vec::new();
         let mut rss: f64 = 0.0;
         for q in QUESTIONS {
