@@ -1,6 +1,6 @@
 //! Hybrid retrieval's costs with a real model, beside BM25 alone in the same run:
 //!
-//! - first sync of a synthetic help center of N articles (default 10,000) by the real binary,
+//! - first sync of a synthetic help center of N articles by the real binary,
 //!   with the model (it embeds every passage before returning) and without: wall, CPU, peak RSS,
 //!   passages embedded per second;
 //! - in-process search latency p50/p99, BM25 alone vs hybrid (question embedding included);
@@ -8,7 +8,10 @@
 //!   peak RSS;
 //! - the exact vector scan alone at the synthetic size.
 //!
-//! `HELPDEX_EMBEDDING_MODEL=$(scripts/fetch-model) cargo bench --bench embed [-- N]`
+//! `HELPDEX_EMBEDDING_MODEL=$(scripts/fetch-model) cargo bench --bench embed [-- N]` (N defaults
+//! to 2,000: embedding is what costs, and it is linear in passages, so larger help centers are
+//! extrapolated from the measured rate). `HELPDEX_EMBEDDING_MAX_TOKENS` sets `[embeddings]
+//! max_tokens`.
 
 use helpdex_core::engine::Engine;
 use helpdex_core::model::Access;
@@ -32,17 +35,24 @@ struct Run {
 fn run(data: &Path, url: &str, model: Option<&str>, args: &[&str]) -> Run {
     let mut c = Command::new(env!("CARGO_BIN_EXE_helpdex"));
     c.args(["--data-dir", data.to_str().expect("utf-8")])
-        .args(args)
         .env("ZENDESK_URL", url)
         .env("ZENDESK_EMAIL", SYNTHETIC_EMAIL)
         .env("ZENDESK_API_TOKEN", SYNTHETIC_TOKEN)
         .env("HELPDEX_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    match model {
-        Some(m) => c.env("HELPDEX_EMBEDDING_MODEL", m),
-        None => c.env_remove("HELPDEX_EMBEDDING_MODEL"),
-    };
+    c.env_remove("HELPDEX_EMBEDDING_MODEL");
+    if let Some(m) = model {
+        // Through the config file, as a deployment would (max_tokens has no variable).
+        let file = data.with_extension("toml");
+        let mut toml = format!("[embeddings]\nmodel = {m:?}\n");
+        if let Some(t) = max_tokens() {
+            toml.push_str(&format!("max_tokens = {t}\n"));
+        }
+        std::fs::write(&file, toml).expect("config file");
+        c.args(["--config", file.to_str().expect("utf-8")]);
+    }
+    c.args(args);
     let started = Instant::now();
     // Reaped by wait4 below (std's wait gives no rusage).
     #[allow(clippy::zombie_processes)]
@@ -97,7 +107,7 @@ fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(2_000);
     let rt = tokio::runtime::Runtime::new()?;
     let spec = Synthetic {
         articles: n,
@@ -140,7 +150,7 @@ fn main() -> anyhow::Result<()> {
     let _ = b.stdout;
 
     // In-process latency, question embedding included.
-    let m = helpdex_service::embeddings::load(Path::new(&model))?;
+    let m = helpdex_service::embeddings::load(Path::new(&model), max_tokens())?;
     engine.reader().set_embedder(m);
     let bm25 = Tuning {
         vector_weight: 0.0,
@@ -198,4 +208,11 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+/// `HELPDEX_EMBEDDING_MAX_TOKENS` (what `[embeddings] max_tokens` sets), for comparing.
+fn max_tokens() -> Option<usize> {
+    std::env::var("HELPDEX_EMBEDDING_MAX_TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
 }

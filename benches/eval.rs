@@ -798,7 +798,7 @@ fn embed_set(engine: &Engine) -> anyhow::Result<Option<(f64, u64, f64)>> {
         return Ok(None);
     };
     let load = Instant::now();
-    let model = helpdex_service::embeddings::load(Path::new(&dir))?;
+    let model = helpdex_service::embeddings::load(Path::new(&dir), max_tokens())?;
     let load_ms = load.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     let r = engine.embed_pending(
@@ -1027,4 +1027,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `HELPDEX_EMBEDDING_MAX_TOKENS` (what `[embeddings] max_tokens` sets), for comparing.
+fn max_tokens() -> Option<usize> {
+    std::env::var("HELPDEX_EMBEDDING_MAX_TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
 }

@@ -84,6 +84,8 @@ pub struct EmbedOptions {
     /// `model_max_length` from `tokenizer_config.json`, capped by the model's
     /// `max_position_embeddings`.
     pub max_tokens: Option<usize>,
+    /// With `max_tokens: None`: at most this many tokens, below the model's own limit.
+    pub cap_tokens: Option<usize>,
     /// Text put before queries and passages (e5 models need them).
     pub prefixes: Prefixes,
     /// Force L2 normalisation on or off. `None`: as `modules.json` says
@@ -103,6 +105,7 @@ impl Default for EmbedOptions {
     fn default() -> Self {
         Self {
             max_tokens: None,
+            cap_tokens: None,
             prefixes: Prefixes::Auto,
             normalize: None,
             batch_size: DEFAULT_BATCH_SIZE,
@@ -182,7 +185,8 @@ impl Embedder {
                 .max_seq_length
                 .or(md.model_max_length)
                 .unwrap_or(cfg.max_position_embeddings)
-                .min(cfg.max_position_embeddings),
+                .min(cfg.max_position_embeddings)
+                .min(options.cap_tokens.unwrap_or(usize::MAX)),
         };
         if max_tokens < 3 {
             return Err(EmbedError::InvalidOption(format!(

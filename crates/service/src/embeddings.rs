@@ -23,6 +23,11 @@ pub const MODEL_ENV: &str = "HELPDEX_EMBEDDING_MODEL";
 /// Passages per model call by default.
 pub const DEFAULT_BATCH: usize = 32;
 
+/// Tokens read of each passage by default (below the model's own limit): all-MiniLM-L6-v2 was
+/// trained on 128-token inputs and ranked better at 128 than at its configured 256 on every
+/// eval set, at half the embedding cost (README, hybrid retrieval).
+pub const DEFAULT_MAX_TOKENS: usize = 128;
+
 /// `[embeddings]` as written.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +36,9 @@ pub struct RawEmbeddings {
     pub model: Option<String>,
     /// Passages per model call (default 32).
     pub batch: Option<usize>,
+    /// Tokens the model reads of each passage (default 128, or the model's own
+    /// `max_seq_length` when lower). Fewer is proportionally faster to embed.
+    pub max_tokens: Option<usize>,
 }
 
 /// The resolved model setting.
@@ -40,6 +48,9 @@ pub struct EmbeddingsConfig {
     pub model: String,
     /// Passages per model call.
     pub batch: usize,
+    /// Tokens read of each passage; `None`: [`DEFAULT_MAX_TOKENS`] or the model's own limit,
+    /// whichever is lower.
+    pub max_tokens: Option<usize>,
 }
 
 impl EmbeddingsConfig {
@@ -58,9 +69,15 @@ impl EmbeddingsConfig {
                 "[embeddings] batch must be between 1 and 1024 (got {batch})"
             )));
         }
+        if raw.max_tokens.is_some_and(|t| t < 8) {
+            return Err(ConfigError::Invalid(
+                "[embeddings] max_tokens must be at least 8".into(),
+            ));
+        }
         Ok(model.map(|m| EmbeddingsConfig {
             model: m.trim().to_string(),
             batch,
+            max_tokens: raw.max_tokens,
         }))
     }
 }
@@ -186,9 +203,14 @@ async fn download(id: &str, dir: &Path) -> Result<(), String> {
 
 /// Loads the model in `dir` (weights memory-mapped), vectors always L2-normalised: the engine
 /// scores by dot product.
-pub fn load(dir: &Path) -> Result<Arc<helpdex_embed::Embedder>, ModelError> {
+pub fn load(
+    dir: &Path,
+    max_tokens: Option<usize>,
+) -> Result<Arc<helpdex_embed::Embedder>, ModelError> {
     let options = helpdex_embed::EmbedOptions {
         normalize: Some(true),
+        max_tokens,
+        cap_tokens: Some(DEFAULT_MAX_TOKENS),
         ..Default::default()
     };
     let started = Instant::now();
@@ -206,7 +228,8 @@ pub async fn open(
     data_dir: &Path,
 ) -> Result<Arc<helpdex_embed::Embedder>, ModelError> {
     let dir = model_dir(cfg, data_dir).await?;
-    tokio::task::spawn_blocking(move || load(&dir))
+    let max_tokens = cfg.max_tokens;
+    tokio::task::spawn_blocking(move || load(&dir, max_tokens))
         .await
         .unwrap_or_else(|e| Err(ModelError::Crashed(e.to_string())))
 }
@@ -291,7 +314,7 @@ mod tests {
     fn the_environment_beats_the_file_and_blank_means_none() {
         let raw = RawEmbeddings {
             model: Some("/models/a".into()),
-            batch: None,
+            ..RawEmbeddings::default()
         };
         let env = |k: &str| (k == MODEL_ENV).then(|| "/models/b".to_string());
         assert_eq!(
@@ -318,6 +341,7 @@ mod tests {
         let bad = RawEmbeddings {
             model: Some("m".into()),
             batch: Some(0),
+            ..RawEmbeddings::default()
         };
         assert!(EmbeddingsConfig::resolve(&bad, &none).is_err());
     }
