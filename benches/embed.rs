@@ -32,15 +32,19 @@ struct Run {
     stdout: String,
 }
 
+/// Runs the binary through a fresh copy of this bench (`--measure`): a child's peak RSS counts
+/// its parent's pages until it execs, and this process holds a help center and a model.
 fn run(data: &Path, url: &str, model: Option<&str>, args: &[&str]) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_helpdex"));
-    c.args(["--data-dir", data.to_str().expect("utf-8")])
+    let mut c = Command::new(std::env::current_exe().expect("bench exe"));
+    c.arg("--measure")
+        .arg(env!("CARGO_BIN_EXE_helpdex"))
+        .args(["--data-dir", data.to_str().expect("utf-8")])
         .env("ZENDESK_URL", url)
         .env("ZENDESK_EMAIL", SYNTHETIC_EMAIL)
         .env("ZENDESK_API_TOKEN", SYNTHETIC_TOKEN)
         .env("HELPDEX_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::piped());
     c.env_remove("HELPDEX_EMBEDDING_MODEL");
     if let Some(m) = model {
         // Through the config file, as a deployment would (max_tokens has no variable).
@@ -54,28 +58,45 @@ fn run(data: &Path, url: &str, model: Option<&str>, args: &[&str]) -> Run {
     }
     c.args(args);
     let started = Instant::now();
+    let out = c.output().expect("spawn");
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let usage = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("MEASURED "))
+        .unwrap_or("0 0");
+    let mut it = usage.split(' ').map(|v| v.parse::<f64>().unwrap_or(0.0));
+    Run {
+        wall,
+        cpu: it.next().unwrap_or(0.0),
+        rss_mb: it.next().unwrap_or(0.0) / 1024.0,
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+/// `--measure PROGRAM ARGS...`: runs it, then prints its CPU seconds and peak RSS (KB) on
+/// stderr as `MEASURED cpu kb`; exits with its code.
+fn measure(program: &str, args: &[String]) -> i32 {
     // Reaped by wait4 below (std's wait gives no rusage).
     #[allow(clippy::zombie_processes)]
-    let mut child = c.spawn().expect("spawn");
-    let mut out = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
+    let child = Command::new(program).args(args).spawn().expect("spawn");
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: our own unreaped child; valid pointers.
     let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
-    let wall = started.elapsed().as_secs_f64();
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Run {
-        wall,
-        cpu: secs(ru.ru_utime) + secs(ru.ru_stime),
-        rss_mb: ru.ru_maxrss as f64 / 1024.0,
-        ok: rc > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        stdout: reader.join().unwrap_or_default(),
+    eprintln!(
+        "MEASURED {} {}",
+        secs(ru.ru_utime) + secs(ru.ru_stime),
+        ru.ru_maxrss
+    );
+    if rc > 0 && libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        1
     }
 }
 
@@ -98,6 +119,10 @@ const QUESTIONS: &[&str] = &[
 ];
 
 fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "--measure") {
+        std::process::exit(measure(&args[2], &args[3..]));
+    }
     let Some(model) = std::env::var("HELPDEX_EMBEDDING_MODEL").ok() else {
         println!(
             "set HELPDEX_EMBEDDING_MODEL to a model directory (scripts/fetch-model fetches all-MiniLM-L6-v2)"
