@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tantivy::index::SegmentId;
-use tantivy::{BitSet, DocAddress, Searcher};
+use tantivy::{DocAddress, Searcher};
 use thiserror::Error;
 
 /// A sentence-embedding model, as the engine uses it.
@@ -328,7 +328,7 @@ impl VectorCache {
     pub fn scan(
         &self,
         searcher: &Searcher,
-        keep: &[Option<BitSet>],
+        keep: &crate::search::filter::Keep,
         query: &[f32],
         k: usize,
     ) -> Option<Dense> {
@@ -343,9 +343,13 @@ impl VectorCache {
         let mut heap = std::collections::BinaryHeap::new();
         let (mut n, mut sum, mut sum2) = (0usize, 0f64, 0f64);
         for (ord, map) in maps.iter().enumerate() {
-            let (Some(map), Some(Some(keep))) = (map, keep.get(ord)) else {
+            let Some(map) = map else {
                 continue;
             };
+            let keep = keep.segment(ord);
+            if keep.is_empty() {
+                continue;
+            }
             for (doc, &row) in map.iter().enumerate() {
                 if row == NONE || !keep.contains(doc as u32) {
                     continue;

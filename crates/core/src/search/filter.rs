@@ -163,23 +163,47 @@ impl FilterCache {
     }
 }
 
-/// Per-segment union of filters: a document passes when any of them keeps it.
-pub fn union(filters: &[Arc<DocFilter>], segments: usize) -> Vec<Option<BitSet>> {
-    (0..segments)
-        .map(|ord| {
-            let mut sets = filters.iter().filter_map(|f| f.segment(ord));
-            let first = sets.next()?;
-            let mut out = first.clone();
-            for s in sets {
-                for doc in 0..s.max_value() {
-                    if s.contains(doc) {
-                        out.insert(doc);
-                    }
-                }
-            }
-            Some(out)
-        })
-        .collect()
+/// Several filters read as their union: a document passes when any of them keeps it. Nothing
+/// is copied: the filters are the cached ones, tested in turn (one in the common case).
+#[derive(Clone, Default)]
+pub struct Keep {
+    filters: Vec<Arc<DocFilter>>,
+}
+
+impl Keep {
+    /// The union of `filters`.
+    pub fn new(filters: Vec<Arc<DocFilter>>) -> Keep {
+        Keep { filters }
+    }
+
+    /// Whether there is no filter at all (nothing passes).
+    pub fn is_empty(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    /// The bitsets of segment `ord` (empty: nothing of that segment passes).
+    pub fn segment(&self, ord: usize) -> SegmentKeep<'_> {
+        SegmentKeep(self.filters.iter().filter_map(|f| f.segment(ord)).collect())
+    }
+}
+
+/// [`Keep`] within one segment.
+pub struct SegmentKeep<'a>(Vec<&'a BitSet>);
+
+impl SegmentKeep<'_> {
+    /// Whether any filter keeps `doc`.
+    #[inline]
+    pub fn contains(&self, doc: DocId) -> bool {
+        match self.0.as_slice() {
+            [one] => one.contains(doc),
+            many => many.iter().any(|b| b.contains(doc)),
+        }
+    }
+
+    /// Whether nothing of the segment passes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Top-k by score among the documents a per-segment filter keeps. It drives the query with
@@ -189,8 +213,8 @@ pub fn union(filters: &[Arc<DocFilter>], segments: usize) -> Vec<Option<BitSet>>
 pub struct FilteredTopK {
     /// How many documents.
     pub k: usize,
-    /// Per segment ordinal: the documents that may be returned.
-    pub keep: Vec<Option<BitSet>>,
+    /// The documents that may be returned.
+    pub keep: Keep,
 }
 
 /// A (score, doc) ordered by score for the heap (lowest score first).
@@ -256,10 +280,8 @@ impl tantivy::collector::Collector for FilteredTopK {
         segment_ord: u32,
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Fruit> {
-        let Some(Some(keep)) = self.keep.get(segment_ord as usize) else {
-            return Ok(Vec::new());
-        };
-        if self.k == 0 {
+        let keep = self.keep.segment(segment_ord as usize);
+        if keep.is_empty() || self.k == 0 {
             return Ok(Vec::new());
         }
         let mut heap = std::collections::BinaryHeap::with_capacity(self.k + 1);

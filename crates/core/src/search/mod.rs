@@ -478,7 +478,7 @@ impl Ranker<'_> {
         if keep.is_empty() {
             return Ok(resp);
         }
-        let keep = filter::union(&keep, self.searcher.segment_readers().len());
+        let keep = filter::Keep::new(keep);
         // Enough candidates to fill the list with distinct articles after grouping.
         let k = (self.q.limit * 4 + 16).min(256);
         let top: Vec<(f32, DocAddress)> = if clauses.is_empty() {
@@ -608,7 +608,7 @@ impl Ranker<'_> {
         &self,
         model: &dyn crate::vectors::TextEmbedder,
         bm25: Vec<(f32, DocAddress)>,
-        keep: &[Option<tantivy::BitSet>],
+        keep: &filter::Keep,
         k: usize,
     ) -> Result<Vec<(f32, DocAddress, MatchedBy)>, QueryError> {
         let plain = |bm25: Vec<(f32, DocAddress)>| {
