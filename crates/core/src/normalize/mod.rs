@@ -198,11 +198,12 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
         }
     }
     if passages.is_empty() && !title.trim().is_empty() {
-        let text = text::line(title);
-        if !text.is_empty() {
+        // Within the bound like any text (a title longer than it is cut as a long line is).
+        for text in passages::split(&[text::line(title)], opts.max_passage_chars) {
+            let ordinal = u32::try_from(passages.len()).unwrap_or(u32::MAX);
             let hash = passage_hash(&[], None, &text);
             passages.push(Passage {
-                ordinal: 0,
+                ordinal,
                 heading_path: Vec::new(),
                 anchor: None,
                 text,
@@ -344,6 +345,27 @@ mod tests {
             assert!(p.text.starts_with("Limits\n"), "{}", p.text);
             assert!(p.text.chars().count() <= 300);
         }
+    }
+
+    /// The title standing in for an empty body keeps the passage bound too. Found by the fuzz
+    /// target `normalize_tag_soup` (issue 12): `<p>` with a bound of 0 gave a 5-char passage.
+    #[test]
+    fn a_title_passage_keeps_the_bound() {
+        let opts = NormalizeOptions {
+            max_passage_chars: 0,
+            ..NormalizeOptions::default()
+        };
+        let n = normalize("Title", Some("<p>"), &opts);
+        let texts: Vec<_> = n.passages.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["T", "i", "t", "l", "e"]);
+        assert!(
+            n.passages
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.ordinal as usize == i)
+        );
+        let n = normalize("Title", None, &NormalizeOptions::default());
+        assert_eq!(n.passages[0].text, "Title");
     }
 
     #[test]
