@@ -164,7 +164,9 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
                 .iter()
                 .filter_map(|s| Selector::parse(s).ok())
                 .collect();
-            let (html, flattened) = depth::cap_depth(html, depth::MAX_DEPTH);
+            // Drop selectors cannot be checked on flattened markup: with any, nothing nested
+            // deeper than the cap is kept.
+            let (html, flattened) = depth::cap_depth(html, depth::MAX_DEPTH, drop.is_empty());
             let doc = Html::parse_fragment(&html);
             let mut extract = dom::extract(&doc, &drop);
             extract.flattened = flattened;
