@@ -326,6 +326,9 @@ fn element_hides(e: &scraper::node::Element, agent_only: bool) -> bool {
 fn reference(html: &str, opts: &NormalizeOptions) -> Reference {
     let agent_only = opts.drop_selectors.iter().any(|s| s == ".agent-only");
     let doc = Html::parse_fragment(html);
+    // The fragment's root: an `<html hidden>` in a body sets its attributes, but the walk
+    // (like a reader of the article) only looks at what is under it.
+    let root = doc.root_element().id();
     let mut r = Reference {
         visible_marks: BTreeSet::new(),
         visible_text: String::new(),
@@ -337,6 +340,7 @@ fn reference(html: &str, opts: &NormalizeOptions) -> Reference {
         let hidden = node
             .ancestors()
             .filter_map(ElementRef::wrap)
+            .filter(|e| e.id() != root)
             .any(|e| element_hides(e.value(), agent_only));
         if hidden {
             continue;
@@ -1288,4 +1292,16 @@ fn regression_drop_selectors_past_the_cap_fail_closed() {
     assert!(n.flattened);
     let t: Vec<_> = n.passages.iter().map(|p| p.text.as_str()).collect();
     assert_eq!(t, ["shallow"]);
+}
+
+/// `normalize_tag_soup` at 20k cases: past the cap, `visibility:collapse` was not seen as
+/// hiding (the cap's quick check for hiding attributes missed it), so a textarea inside it
+/// showed its text.
+#[test]
+fn regression_collapsed_element_past_the_cap_stays_hidden() {
+    let html = format!(
+        "{}deep<p style=\"visibility:collapse\"><textarea><script>{SCRIPT_MARK}</script>",
+        "<div>".repeat(256)
+    );
+    assert_eq!(texts(&html), ["deep"]);
 }

@@ -467,8 +467,11 @@ impl Capper<'_> {
 fn attrs_hide(src: &str, tag: &Tag) -> bool {
     let attrs = &src[tag.name_end..];
     let lower = attrs.to_ascii_lowercase();
-    let may_hide = ["hidden", "toc", "&"].iter().any(|k| lower.contains(k))
-        || (lower.contains("style") && (lower.contains("none") || lower.contains("mso-hide")));
+    // Every way the walk hides by attribute names one of these (values may hide behind
+    // character references).
+    let may_hide = ["hidden", "none", "collapse", "mso-hide", "toc", "&"]
+        .iter()
+        .any(|k| lower.contains(k));
     if !may_hide {
         return false;
     }
@@ -801,6 +804,9 @@ mod tests {
             "<style>SECRET</style>",
             "<div hidden><p>SECRET</div>",
             "<span style=\"display:none\">SECRET</span>",
+            "<p style=\"visibility:collapse\"><textarea>SECRET</textarea></p>",
+            "<p style=\"mso-hide:all\">SECRET</p>",
+            "<p style=\"display:&#110;one\">SECRET</p>",
             "<div class=\"toc\"><ul><li>SECRET</ul></div>",
             "<template><p>SECRET</template>",
             "<select><option>SECRET</select>",
