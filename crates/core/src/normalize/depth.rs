@@ -118,6 +118,8 @@ pub(crate) fn cap_depth(html: &str, cap: usize, keep_deep_text: bool) -> (Cow<'_
         copied: 0,
         dropped: false,
         skip: None,
+        skip_formatting: false,
+        rest_hidden: false,
     };
     c.run();
     if !c.dropped {
@@ -153,7 +155,19 @@ struct Capper<'a> {
     /// A hiding element beyond the cap is open at this stack index: everything is dropped
     /// until it closes.
     skip: Option<usize>,
+    /// That element is a formatting element (`b`, `a`, `font`…): if something else than its
+    /// own end tag closes it, html5 re-opens copies of it around what follows, so all that
+    /// follows is hidden; the rest of the input is dropped.
+    skip_formatting: bool,
+    rest_hidden: bool,
 }
+
+/// html5's formatting elements (reconstructed after an implied close).
+#[rustfmt::skip]
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt",
+    "u",
+];
 
 impl Capper<'_> {
     fn run(&mut self) {
@@ -180,6 +194,9 @@ impl Capper<'_> {
                     None => break,
                 }
             };
+            if self.rest_hidden {
+                break;
+            }
         }
         if self.skip.is_some() {
             // The hidden element never closes: the rest of the input is inside it.
@@ -221,8 +238,12 @@ impl Capper<'_> {
             }
         }
         if self.skip.is_some_and(|s| s >= idx) {
-            self.skip = None;
-            self.copied = resume;
+            if self.skip_formatting {
+                self.rest_hidden = true;
+            } else {
+                self.skip = None;
+                self.copied = resume;
+            }
         }
     }
 
@@ -357,6 +378,9 @@ impl Capper<'_> {
             return Some(end);
         }
         self.implied_ends(name, at);
+        if self.rest_hidden {
+            return None;
+        }
         let raw = self.foreign == 0 && RAW_TEXT.contains(&name);
         if self.skip.is_none() && self.kept < self.cap {
             self.push(name, true);
@@ -376,6 +400,7 @@ impl Capper<'_> {
         if hides {
             self.drop_tag(at, end);
             self.skip = Some(self.stack.len());
+            self.skip_formatting = FORMATTING.contains(&name);
             self.push(name, false);
             // Its content goes whatever html5 would read it as: skip a raw text body even
             // inside foreign content.
@@ -446,6 +471,9 @@ impl Capper<'_> {
             Some(idx) => {
                 let kept = self.stack[idx].kept;
                 let hidden_closes = self.skip == Some(idx);
+                if hidden_closes {
+                    self.skip_formatting = false;
+                }
                 self.pop_to(idx, at);
                 if hidden_closes {
                     // The hidden element's own end tag goes with it.
@@ -820,6 +848,27 @@ mod tests {
                 "{hidden}: {out}"
             );
         }
+    }
+
+    /// A hiding formatting element past the cap that something else closes is re-opened by
+    /// html5 around what follows: all that follows is hidden. Found by `normalize_tag_soup`
+    /// at 200k cases (issue 12).
+    #[test]
+    fn a_hiding_formatting_element_closed_early_hides_the_rest() {
+        let html = format!(
+            "{}deep<article><b class=\"toc\"></article><div>SECRET</div>",
+            "<div>".repeat(10)
+        );
+        let (out, flagged) = cap(&html, 4);
+        assert!(flagged);
+        assert!(out.contains("deep") && !out.contains("SECRET"), "{out}");
+        // Closed by its own end tag, only its content goes.
+        let html = format!(
+            "{}deep<b class=\"toc\">SECRET</b><div>after</div>",
+            "<div>".repeat(10)
+        );
+        let (out, _) = cap(&html, 4);
+        assert!(out.contains("after") && !out.contains("SECRET"), "{out}");
     }
 
     /// A raw text element past the cap stays whole: its text is not read as markup (which
