@@ -402,9 +402,10 @@ impl Capper<'_> {
             self.skip = Some(self.stack.len());
             self.skip_formatting = FORMATTING.contains(&name);
             self.push(name, false);
-            // Its content goes whatever html5 would read it as: skip a raw text body even
-            // inside foreign content.
-            if RAW_TEXT.contains(&name) {
+            // Inside foreign content its body is read as markup, which ends it no earlier
+            // than html5 would (whether html5 reads it as markup or, after a breakout, as
+            // raw text): more is dropped, never less.
+            if raw {
                 return self.after_raw_text(name, end);
             }
             return Some(end);
@@ -869,6 +870,19 @@ mod tests {
         );
         let (out, _) = cap(&html, 4);
         assert!(out.contains("after") && !out.contains("SECRET"), "{out}");
+    }
+
+    /// Inside foreign content a hiding element's body is read as markup: a `</script>` in an
+    /// attribute does not end it. Found by `normalize_tag_soup` at 200k cases (issue 12).
+    #[test]
+    fn a_hiding_element_in_foreign_content_is_not_cut_short() {
+        let html = format!(
+            "{}deep<math><script></p><style><p title=\"</script>\"><div>SECRET</div>",
+            "<div>".repeat(10)
+        );
+        let (out, flagged) = cap(&html, 4);
+        assert!(flagged);
+        assert!(out.contains("deep") && !out.contains("SECRET"), "{out}");
     }
 
     /// A raw text element past the cap stays whole: its text is not read as markup (which
