@@ -1368,3 +1368,24 @@ fn regression_hiding_element_in_foreign_content_past_the_cap() {
     );
     assert_eq!(texts(&html), ["deep"]);
 }
+
+/// `normalize_tag_soup` at 200k cases: a hidden `<section class="toc">` foster-parented out of
+/// a `<colgroup>` was closed early by `</colgroup>` (which html5 ignores: the column group had
+/// closed at the section), and the `xmp` after it showed its text.
+#[test]
+fn regression_column_group_nests_nothing() {
+    let html = format!(
+        "{}deep<table><colgroup><section class=\"toc\"></colgroup><xmp><script>",
+        "<ul><li>".repeat(127)
+    );
+    let t = texts(&html).join("\n");
+    assert!(t.ends_with("- deep"), "{t}");
+}
+
+/// Found while fixing the above: html5 leaves `<svg>` at a `<span>` (a breakout), so
+/// `<svg><span></svg>` nests a span each time while the cap counted none (100k: 19 s).
+#[test]
+fn regression_foreign_content_breakouts_count() {
+    let html = format!("{}x", "<svg><span></svg>".repeat(20_000));
+    assert!(normalize("Title", Some(&html), &NormalizeOptions::default()).flattened);
+}

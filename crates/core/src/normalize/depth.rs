@@ -113,7 +113,6 @@ pub(crate) fn cap_depth(html: &str, cap: usize, keep_deep_text: bool) -> (Cow<'_
         keep_deep_text,
         stack: Vec::new(),
         kept: 0,
-        foreign: 0,
         out: String::new(),
         copied: 0,
         dropped: false,
@@ -136,7 +135,27 @@ struct Open {
     name: String,
     /// Its tags are in the output (within the cap).
     kept: bool,
+    /// An SVG or MathML element (inside `svg` or `math`, html5 nests by other rules).
+    foreign: bool,
 }
+
+/// Foreign elements inside which html5 reads start tags and text as HTML.
+fn is_integration_point(n: &str) -> bool {
+    matches!(
+        n,
+        "mi" | "mo" | "mn" | "ms" | "mtext" | "annotation-xml" | "foreignobject" | "desc" | "title"
+    )
+}
+
+/// Start tags that break out of foreign content: html5 closes the SVG or MathML elements
+/// first (`font` too, with some attributes; left out, which can only over-estimate).
+#[rustfmt::skip]
+const BREAKOUT: &[&str] = &[
+    "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em",
+    "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing",
+    "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span", "strong", "strike",
+    "sub", "sup", "table", "tt", "u", "ul", "var",
+];
 
 struct Capper<'a> {
     html: &'a str,
@@ -145,9 +164,6 @@ struct Capper<'a> {
     stack: Vec<Open>,
     /// Kept elements on the stack: they are its bottom part.
     kept: usize,
-    /// Open `svg` and `math` elements: inside them html5's implied end tags and raw text do
-    /// not apply, so the model implies nothing.
-    foreign: usize,
     out: String,
     /// Bytes of `html` before this are in `out` or dropped.
     copied: usize,
@@ -213,17 +229,38 @@ impl Capper<'_> {
         }
     }
 
+    /// Tokens are read by html5's rules for foreign content: the current element is an SVG
+    /// or MathML one that is not an integration point. Implied end tags and raw text do not
+    /// apply there.
+    fn in_foreign(&self) -> bool {
+        self.stack
+            .last()
+            .is_some_and(|o| o.foreign && !is_integration_point(&o.name))
+    }
+
     fn push(&mut self, name: &str, kept: bool) {
-        if matches!(name, "svg" | "math") {
-            self.foreign += 1;
-        }
+        let foreign = matches!(name, "svg" | "math") || self.in_foreign();
         if kept {
             self.kept += 1;
         }
         self.stack.push(Open {
             name: name.to_string(),
             kept,
+            foreign,
         });
+    }
+
+    /// Closes the SVG and MathML elements open above the nearest HTML element or integration
+    /// point, as html5 does before a tag that breaks out of foreign content.
+    fn break_out(&mut self, at: usize) {
+        let keep = self
+            .stack
+            .iter()
+            .rposition(|o| !o.foreign || is_integration_point(&o.name))
+            .map_or(0, |i| i + 1);
+        if keep < self.stack.len() {
+            self.pop_to(keep, at);
+        }
     }
 
     /// Closes every element from `idx` up. A hidden element closed this way ends its skip at
@@ -232,9 +269,6 @@ impl Capper<'_> {
         for o in self.stack.drain(idx..) {
             if o.kept {
                 self.kept -= 1;
-            }
-            if matches!(o.name.as_str(), "svg" | "math") {
-                self.foreign -= 1;
             }
         }
         if self.skip.is_some_and(|s| s >= idx) {
@@ -247,11 +281,11 @@ impl Capper<'_> {
         }
     }
 
-    /// The nearest open element (at most [`MAX_WALK`] down) for which `hit` holds, unless
-    /// `stop` holds for one above it.
+    /// The nearest open HTML element (at most [`MAX_WALK`] down) for which `hit` holds,
+    /// unless `stop` holds for one above it.
     fn find(&self, hit: impl Fn(&str) -> bool, stop: impl Fn(&str) -> bool) -> Option<usize> {
         for (idx, o) in self.stack.iter().enumerate().rev().take(MAX_WALK) {
-            if hit(&o.name) {
+            if !o.foreign && hit(&o.name) {
                 return Some(idx);
             }
             if stop(&o.name) {
@@ -263,9 +297,6 @@ impl Capper<'_> {
 
     /// The end tags html5 implies before a start tag `name` opens (at byte `at`).
     fn implied_ends(&mut self, name: &str, at: usize) {
-        if self.foreign > 0 {
-            return;
-        }
         let special_item_stop = |n: &str| {
             n == "select" || (SPECIAL.contains(&n) && !matches!(n, "address" | "div" | "p"))
         };
@@ -358,7 +389,14 @@ impl Capper<'_> {
         if VOID.contains(&name) {
             return Some(end);
         }
-        if self.foreign == 0 {
+        if self.in_foreign() && BREAKOUT.contains(&name) {
+            self.break_out(at);
+            if self.rest_hidden {
+                return None;
+            }
+        }
+        let html_rules = !self.in_foreign();
+        if html_rules {
             // Start tags html5 ignores in a body: they open nothing.
             let ignored = matches!(name, "html" | "body" | "head" | "frameset")
                 || (name != "table"
@@ -373,21 +411,27 @@ impl Capper<'_> {
                 return Some(end);
             }
         }
-        if tag.self_closing && (self.foreign > 0 || matches!(name, "svg" | "math")) {
+        if tag.self_closing && (!html_rules || matches!(name, "svg" | "math")) {
             // Foreign elements can be self-closing (html5 ignores the slash on HTML ones).
             return Some(end);
         }
-        self.implied_ends(name, at);
+        if html_rules {
+            self.implied_ends(name, at);
+        }
         if self.rest_hidden {
             return None;
         }
-        let raw = self.foreign == 0 && RAW_TEXT.contains(&name);
+        if html_rules && name == "colgroup" {
+            // It holds only `col`s: html5 closes it at anything else, so it nests nothing.
+            return Some(end);
+        }
+        let raw = html_rules && RAW_TEXT.contains(&name);
         if self.skip.is_none() && self.kept < self.cap {
             self.push(name, true);
             if raw {
                 return self.after_raw_text(name, end);
             }
-            if name == "plaintext" && self.foreign == 0 {
+            if name == "plaintext" && html_rules {
                 return None;
             }
             return Some(end);
@@ -446,7 +490,50 @@ impl Capper<'_> {
             // html5 reads `</br>` as `<br>` and ignores the others.
             return;
         }
-        let found = match name {
+        let found = self.end_match(name, at);
+        match found {
+            Some(idx) => {
+                let kept = self.stack[idx].kept;
+                let hidden_closes = self.skip == Some(idx);
+                if hidden_closes {
+                    self.skip_formatting = false;
+                }
+                self.pop_to(idx, at);
+                if hidden_closes {
+                    // The hidden element's own end tag goes with it.
+                    self.copied = end;
+                } else if !kept {
+                    self.drop_tag(at, end);
+                }
+            }
+            // Ignored by html5. Beyond the cap it is left out, so it cannot close in the output
+            // an element that was still open in the input (the dropped ones are missing there).
+            None if self.kept < self.stack.len() => self.drop_tag(at, end),
+            None => {}
+        }
+    }
+
+    /// The open element an end tag `name` closes (at most [`MAX_WALK`] down), as html5
+    /// decides; `None` when html5 ignores it.
+    fn end_match(&mut self, name: &str, at: usize) -> Option<usize> {
+        if self.stack.last().is_some_and(|o| o.foreign) {
+            if name == "p" {
+                // Breaks out of foreign content, then read as HTML.
+                self.break_out(at);
+            } else {
+                // The nearest foreign element of that name, above any HTML element; past one,
+                // html5 reads the end tag as HTML.
+                for (idx, o) in self.stack.iter().enumerate().rev().take(MAX_WALK) {
+                    if !o.foreign {
+                        break;
+                    }
+                    if o.name == name {
+                        return Some(idx);
+                    }
+                }
+            }
+        }
+        match name {
             "p" => self.find(|n| n == "p", |n| SCOPE.contains(&n) || n == "button"),
             "li" => self.find(
                 |n| n == "li",
@@ -467,26 +554,6 @@ impl Capper<'_> {
             // Any other end tag, formatting elements included (when nothing special is open
             // above them, html5's adoption agency closes them just like this).
             n => self.find(|o| o == n, |o| SPECIAL.contains(&o)),
-        };
-        match found {
-            Some(idx) => {
-                let kept = self.stack[idx].kept;
-                let hidden_closes = self.skip == Some(idx);
-                if hidden_closes {
-                    self.skip_formatting = false;
-                }
-                self.pop_to(idx, at);
-                if hidden_closes {
-                    // The hidden element's own end tag goes with it.
-                    self.copied = end;
-                } else if !kept {
-                    self.drop_tag(at, end);
-                }
-            }
-            // Ignored by html5. Beyond the cap it is left out, so it cannot close in the output
-            // an element that was still open in the input (the dropped ones are missing there).
-            None if self.kept < self.stack.len() => self.drop_tag(at, end),
-            None => {}
         }
     }
 }
@@ -811,6 +878,18 @@ mod tests {
             let html = format!("{}x", unit.repeat(1_000));
             assert!(cap(&html, 64).1, "{unit}");
         }
+        // Foreign content ends where html5 breaks out of it, and a column group at once.
+        for unit in ["<svg><span></svg>", "<math><mi><div></math>"] {
+            let html = format!("{}x", unit.repeat(1_000));
+            assert!(cap(&html, 64).1, "{unit}");
+        }
+        assert!(
+            !cap(
+                &format!("<table>{}</table>", "<colgroup><col>".repeat(100)),
+                8
+            )
+            .1
+        );
         // Comments end where html5 ends them.
         for unit in [
             "<!--><div>-->",
