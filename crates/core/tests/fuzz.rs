@@ -1389,3 +1389,15 @@ fn regression_foreign_content_breakouts_count() {
     let html = format!("{}x", "<svg><span></svg>".repeat(20_000));
     assert!(normalize("Title", Some(&html), &NormalizeOptions::default()).flattened);
 }
+
+/// `normalize_tag_soup` at 200k cases: a `<td class="toc">` whose table was more than 64
+/// open elements down was taken for a cell html5 ignores (outside any table); html5 closed
+/// the open cell and opened the hidden one, which held an `xmp`.
+#[test]
+fn regression_cell_far_below_its_table_hides() {
+    let html = format!(
+        "<table><tr><td>deep{}deep<td class=\"toc\"><xmp><script>{SCRIPT_MARK}</script>",
+        "<div>".repeat(400)
+    );
+    assert_eq!(texts(&html), ["deep\ndeep"]);
+}

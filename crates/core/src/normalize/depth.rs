@@ -113,6 +113,7 @@ pub(crate) fn cap_depth(html: &str, cap: usize, keep_deep_text: bool) -> (Cow<'_
         keep_deep_text,
         stack: Vec::new(),
         kept: 0,
+        tables: 0,
         out: String::new(),
         copied: 0,
         dropped: false,
@@ -164,6 +165,8 @@ struct Capper<'a> {
     stack: Vec<Open>,
     /// Kept elements on the stack: they are its bottom part.
     kept: usize,
+    /// Open HTML `table` and `template` elements (outside both, html5 ignores table parts).
+    tables: usize,
     out: String,
     /// Bytes of `html` before this are in `out` or dropped.
     copied: usize,
@@ -243,6 +246,9 @@ impl Capper<'_> {
         if kept {
             self.kept += 1;
         }
+        if !foreign && matches!(name, "table" | "template") {
+            self.tables += 1;
+        }
         self.stack.push(Open {
             name: name.to_string(),
             kept,
@@ -269,6 +275,9 @@ impl Capper<'_> {
         for o in self.stack.drain(idx..) {
             if o.kept {
                 self.kept -= 1;
+            }
+            if !o.foreign && matches!(o.name.as_str(), "table" | "template") {
+                self.tables -= 1;
             }
         }
         if self.skip.is_some_and(|s| s >= idx) {
@@ -399,11 +408,7 @@ impl Capper<'_> {
         if html_rules {
             // Start tags html5 ignores in a body: they open nothing.
             let ignored = matches!(name, "html" | "body" | "head" | "frameset")
-                || (name != "table"
-                    && TABLE_PARTS.contains(&name)
-                    && self
-                        .find(|n| n == "table" || n == "template", |_| false)
-                        .is_none());
+                || (name != "table" && TABLE_PARTS.contains(&name) && self.tables == 0);
             if ignored {
                 if self.kept < self.stack.len() {
                     self.drop_tag(at, end);
@@ -890,6 +895,12 @@ mod tests {
             )
             .1
         );
+        // A cell far below an open table is a cell (html5 closes what is open above it).
+        let html = format!(
+            "<table><tr><td>{}<td hidden><xmp>SECRET",
+            "<div>".repeat(100)
+        );
+        assert!(!cap(&html, 8).0.contains("SECRET"));
         // Comments end where html5 ends them.
         for unit in [
             "<!--><div>-->",
