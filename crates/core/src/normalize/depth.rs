@@ -383,6 +383,15 @@ impl Capper<'_> {
         }
     }
 
+    /// Closes the select open in scope, if any; whether there was one.
+    fn close_select(&mut self, at: usize) -> bool {
+        let found = self.find(|n| n == "select", |n| n != "select" && SCOPE.contains(&n));
+        if let Some(i) = found {
+            self.pop_to(i, at);
+        }
+        found.is_some()
+    }
+
     /// Closes what is open above the nearest element for which `to` holds (html5's "clear the
     /// stack back to a table context").
     fn clear_to(&mut self, to: impl Fn(&str) -> bool, stop: impl Fn(&str) -> bool, at: usize) {
@@ -396,6 +405,10 @@ impl Capper<'_> {
     fn start_tag(&mut self, tag: &Tag, at: usize, end: usize) -> Option<usize> {
         let name = tag.name.as_str();
         if VOID.contains(&name) {
+            if name == "input" && !self.in_foreign() {
+                // html5ever (customizable `<select>`) closes an open select at an input.
+                self.close_select(at);
+            }
             return Some(end);
         }
         if self.in_foreign() && BREAKOUT.contains(&name) {
@@ -425,6 +438,10 @@ impl Capper<'_> {
         }
         if self.rest_hidden {
             return None;
+        }
+        if html_rules && name == "select" && self.close_select(at) {
+            // A select inside a select closes it and opens nothing.
+            return Some(end);
         }
         if html_rules && name == "colgroup" {
             // It holds only `col`s: html5 closes it at anything else, so it nests nothing.
@@ -497,6 +514,12 @@ impl Capper<'_> {
         }
         let found = self.end_match(name, at);
         match found {
+            Some(idx) if self.skip.is_some_and(|s| idx < s) => {
+                // The end tag of an element around the hidden one: if the model's stack is
+                // wrong there (an element html5 closed earlier, which the model kept), html5
+                // keeps the hidden element open. Fail-closed: the rest is hidden.
+                self.rest_hidden = true;
+            }
             Some(idx) => {
                 let kept = self.stack[idx].kept;
                 let hidden_closes = self.skip == Some(idx);
@@ -901,6 +924,12 @@ mod tests {
             "<div>".repeat(100)
         );
         assert!(!cap(&html, 8).0.contains("SECRET"));
+        // Past the cap, a hidden element closed by an end tag around it hides the rest.
+        let html = format!(
+            "{}<select><input><span hidden></select>SECRET",
+            "<div>".repeat(10)
+        );
+        assert!(!cap(&html, 4).0.contains("SECRET"));
         // Comments end where html5 ends them.
         for unit in [
             "<!--><div>-->",
