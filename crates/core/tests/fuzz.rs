@@ -1401,3 +1401,14 @@ fn regression_cell_far_below_its_table_hides() {
     );
     assert_eq!(texts(&html), ["deep\ndeep"]);
 }
+
+/// `normalize_visible_text_survives` at 200k cases: a header cell over a column no body row
+/// fills was in no passage (its text read only as the label of values that do not exist).
+#[test]
+fn regression_header_of_an_empty_column_is_kept() {
+    let html = format!(
+        "<b><table><tr><td>Plan<td><p> {WORD} </p></td></tr><tr><td>Pro</td></tr></table>"
+    );
+    let t = texts(&html).join("\n");
+    assert!(t.contains(WORD), "{t}");
+}
