@@ -1402,6 +1402,20 @@ fn regression_cell_far_below_its_table_hides() {
     assert_eq!(texts(&html), ["deep\ndeep"]);
 }
 
+/// `normalize_tag_soup` at 200k cases: the model did not find a select opened more than 64
+/// elements down, so it took the `<select>` that closes it (html5ever's customizable select)
+/// for a hidden one opening, and the next `<select>` for its end; html5 opened a hidden
+/// select there. A hidden element closed by anything but its own end tag now hides the rest.
+#[test]
+fn regression_hidden_element_closed_implicitly_past_the_cap() {
+    let html = format!(
+        "<select>{}deep<select><select><option>{HIDDEN_MARK}</option></select>",
+        "<blockquote>".repeat(255)
+    );
+    let t = texts(&html).join("\n");
+    assert!(!t.contains(HIDDEN_MARK), "{t}");
+}
+
 /// `normalize_visible_text_survives` at 200k cases: a header cell over a column no body row
 /// fills was in no passage (its text read only as the label of values that do not exist).
 #[test]

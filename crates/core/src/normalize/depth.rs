@@ -118,7 +118,7 @@ pub(crate) fn cap_depth(html: &str, cap: usize, keep_deep_text: bool) -> (Cow<'_
         copied: 0,
         dropped: false,
         skip: None,
-        skip_formatting: false,
+        skip_own_end: false,
         rest_hidden: false,
     };
     c.run();
@@ -174,19 +174,13 @@ struct Capper<'a> {
     /// A hiding element beyond the cap is open at this stack index: everything is dropped
     /// until it closes.
     skip: Option<usize>,
-    /// That element is a formatting element (`b`, `a`, `font`…): if something else than its
-    /// own end tag closes it, html5 re-opens copies of it around what follows, so all that
-    /// follows is hidden; the rest of the input is dropped.
-    skip_formatting: bool,
+    /// Only its own end tag ends the skip. Closed by anything else (an implied end, an
+    /// enclosing element's end tag, a breakout), the model may disagree with html5: html5
+    /// may keep it open, or re-open copies of it (a formatting element: `<b class="toc">`)
+    /// around what follows. Fail-closed: the rest of the input is then dropped.
+    skip_own_end: bool,
     rest_hidden: bool,
 }
-
-/// html5's formatting elements (reconstructed after an implied close).
-#[rustfmt::skip]
-const FORMATTING: &[&str] = &[
-    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt",
-    "u",
-];
 
 impl Capper<'_> {
     fn run(&mut self) {
@@ -281,7 +275,7 @@ impl Capper<'_> {
             }
         }
         if self.skip.is_some_and(|s| s >= idx) {
-            if self.skip_formatting {
+            if !self.skip_own_end {
                 self.rest_hidden = true;
             } else {
                 self.skip = None;
@@ -466,7 +460,7 @@ impl Capper<'_> {
         if hides {
             self.drop_tag(at, end);
             self.skip = Some(self.stack.len());
-            self.skip_formatting = FORMATTING.contains(&name);
+            self.skip_own_end = false;
             self.push(name, false);
             // Inside foreign content its body is read as markup, which ends it no earlier
             // than html5 would (whether html5 reads it as markup or, after a breakout, as
@@ -524,7 +518,7 @@ impl Capper<'_> {
                 let kept = self.stack[idx].kept;
                 let hidden_closes = self.skip == Some(idx);
                 if hidden_closes {
-                    self.skip_formatting = false;
+                    self.skip_own_end = true;
                 }
                 self.pop_to(idx, at);
                 if hidden_closes {
