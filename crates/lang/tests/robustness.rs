@@ -91,8 +91,16 @@ fn messy() -> impl Strategy<Value = String> {
     prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat())
 }
 
+/// Cases per property: `HELPDEX_FUZZ_CASES` for a long run (issue 12), else 100.
+fn cases() -> u32 {
+    std::env::var("HELPDEX_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(100)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn any_string(s in any::<String>()) {

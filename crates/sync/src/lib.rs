@@ -131,6 +131,10 @@ pub struct SourceReport {
     pub index_writes: u64,
     /// Translations re-normalized from stored HTML after a normalizer change.
     pub renormalized: u64,
+    /// Translations written whose HTML nested elements deeper than the normalizer keeps
+    /// (256 levels): the deeper levels were flattened, their text kept and hidden content
+    /// dropped. Each is logged (warning) with its article and locale.
+    pub flattened: u64,
     /// Retried requests.
     pub retries: u64,
     /// Seconds spent waiting on rate limits.
@@ -279,6 +283,7 @@ async fn run_source(
             updated = rep.updated,
             removed = rep.removed,
             quarantined = rep.quarantined_count,
+            flattened = rep.flattened,
             requests = rep.requests,
             seconds = rep.seconds,
             "sync finished"
@@ -392,12 +397,22 @@ struct RunState {
     outcomes: HashMap<u64, Outcome>,
     removed: u64,
     index_writes: u64,
+    /// Committed translations whose body the normalizer flattened.
+    flattened: u64,
     seen: HashSet<u64>,
     seen_translations: HashSet<(u64, String)>,
     newest: Option<i64>,
     quarantined: BTreeMap<String, String>,
     fail_closed: BTreeMap<String, String>,
     foreign: Vec<u64>,
+}
+
+/// Translations of a batch whose body the normalizer flattened (each was logged when planned).
+fn flattened(b: &Batch) -> u64 {
+    b.translations
+        .iter()
+        .filter(|t| t.normalized.flattened)
+        .count() as u64
 }
 
 fn rank(o: Outcome) -> u8 {
@@ -419,6 +434,7 @@ impl RunState {
         }
         self.removed += r.removed;
         self.index_writes += index_writes as u64;
+        self.flattened += flattened(&r.batch);
         self.seen.extend(r.seen);
         self.seen_translations.extend(r.seen_translations);
         self.newest = self.newest.max(r.newest);
@@ -441,6 +457,7 @@ impl RunState {
         }
         rep.removed = self.removed;
         rep.index_writes = self.index_writes;
+        rep.flattened = self.flattened;
         let list = |m: &BTreeMap<String, String>| {
             m.iter()
                 .take(REPORT_LIST_CAP)
@@ -754,18 +771,22 @@ impl SourceRun<'_> {
     }
 
     /// Re-normalizes stored bodies written by another normalizer (no network).
-    async fn renormalize(&self, ctx: &Arc<Ctx>, rep: &mut SourceReport) -> Result<(), SyncError> {
+    async fn renormalize(
+        &mut self,
+        ctx: &Arc<Ctx>,
+        rep: &mut SourceReport,
+    ) -> Result<(), SyncError> {
         let ctx = ctx.clone();
-        let n = blocking(&self.engine, move |e| {
+        let (n, flat) = blocking(&self.engine, move |e| {
             let name = ctx.source.clone();
             let fingerprint = e.normalize_options().fingerprint();
             let stale = read(e, |s| s.stale_normalized(&name, fingerprint))?;
             if stale.is_empty() {
-                return Ok(0);
+                return Ok((0, 0));
             }
             let mut ids: Vec<u64> = stale.iter().map(|(id, _)| *id).collect();
             ids.dedup();
-            let mut n = 0;
+            let (mut n, mut flat) = (0, 0);
             for chunk in ids.chunks(500) {
                 let mut batch = Batch::default();
                 for id in chunk {
@@ -786,10 +807,12 @@ impl SourceRun<'_> {
                 }
                 n += batch.translations.len() as u64;
                 e.apply(&name, &batch)?;
+                flat += flattened(&batch);
             }
-            Ok(n)
+            Ok((n, flat))
         })
         .await?;
+        self.state.flattened += flat;
         if n > 0 {
             tracing::info!(
                 translations = n,
@@ -803,11 +826,11 @@ impl SourceRun<'_> {
     /// Recomputes visibility of stored articles when segment definitions changed (no network).
     async fn revisibility(&mut self, ctx: &Arc<Ctx>) -> Result<(), SyncError> {
         let ctx = ctx.clone();
-        let (outcomes, writes) = blocking(&self.engine, move |e| {
+        let (outcomes, writes, flat) = blocking(&self.engine, move |e| {
             let name = ctx.source.clone();
             let rows = read(e, |s| s.article_rows(&name))?;
             let mut outcomes = Vec::new();
-            let mut writes = 0;
+            let (mut writes, mut flat) = (0, 0);
             let mut batch = Batch::default();
             for row in rows {
                 let d = decide(&row.segment_ids, ctx.segments.as_ref(), ctx.restricted);
@@ -831,13 +854,16 @@ impl SourceRun<'_> {
                 );
                 outcomes.push((row.article_id, Outcome::Updated));
                 if batch.translations.len() >= APPLY_EVERY {
-                    writes += e.apply(&name, &std::mem::take(&mut batch))?;
+                    writes += e.apply(&name, &batch)?;
+                    flat += flattened(&std::mem::take(&mut batch));
                 }
             }
             writes += e.apply(&name, &batch)?;
-            Ok((outcomes, writes))
+            flat += flattened(&batch);
+            Ok((outcomes, writes, flat))
         })
         .await?;
+        self.state.flattened += flat;
         self.state.absorb(
             PageResult {
                 outcomes,
@@ -1660,4 +1686,43 @@ fn stored_plan_input(e: &Engine, ctx: &Ctx, id: u64) -> Result<Option<StoredInpu
     let ts = stored_translations(e, ctx, &meta, None)?;
     let d = ctx.decide(&meta);
     Ok(Some((meta, ts, stored, d)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use helpdex_core::normalize::{NormalizeOptions, normalize};
+    use helpdex_core::store::TranslationRow;
+
+    fn row(locale: &str, body: &str) -> TranslationRow {
+        TranslationRow {
+            article_id: 1,
+            locale: locale.into(),
+            title: "T".into(),
+            html_url: "https://x/hc/articles/1".into(),
+            draft: false,
+            outdated: false,
+            updated_at: None,
+            body: Some(body.into()),
+            normalized: normalize("T", Some(body), &NormalizeOptions::default()),
+            index_hash: String::new(),
+            normalizer: 0,
+        }
+    }
+
+    /// Committed flattened translations are counted in the report. See: issue 12.
+    #[test]
+    fn flattened_translations_are_counted_once_committed() {
+        let deep = format!("{}x", "<div>".repeat(300));
+        let mut page = PageResult::default();
+        page.batch.translations =
+            vec![row("en-us", "<p>x</p>"), row("de", &deep), row("fr", &deep)];
+        let mut state = RunState::default();
+        state.absorb(page, 3);
+        let mut rep = SourceReport::default();
+        state.report(&mut rep);
+        assert_eq!(rep.flattened, 2);
+        let json = serde_json::to_value(&rep).unwrap();
+        assert_eq!(json["flattened"], 2);
+    }
 }

@@ -195,6 +195,14 @@ pub fn plan_translations(
             continue;
         }
         changed = true;
+        if normalized.flattened {
+            tracing::warn!(
+                source,
+                article_id = meta.id,
+                locale = %t.locale,
+                "article body nests elements deeper than the normalizer keeps (256 levels): the deeper levels were flattened (their text kept, hidden content dropped)"
+            );
+        }
         batch.changed.push(doc_key(source, meta.id, &t.locale));
         batch.translations.push(TranslationRow {
             article_id: meta.id,
@@ -428,6 +436,80 @@ mod tests {
             .filter_map(|p| p.anchor.clone())
             .collect();
         assert_eq!(anchors, vec!["x%22%20onclick=%22alert(1)"]);
+    }
+
+    /// Collects the warnings logged while `f` runs, one `message field=value …` line each.
+    pub(crate) fn warnings(f: impl FnOnce()) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        use tracing::field::{Field, Visit};
+        struct Lines(Arc<Mutex<Vec<String>>>);
+        struct Line(String);
+        impl Visit for Line {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={:?}", field.name(), value));
+            }
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.0.push_str(&format!(" {}={}", field.name(), value));
+            }
+        }
+        impl tracing::Subscriber for Lines {
+            fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+                *m.level() <= tracing::Level::WARN
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, e: &tracing::Event<'_>) {
+                let mut line = Line(String::new());
+                e.record(&mut line);
+                self.0.lock().unwrap().push(line.0.trim().to_string());
+            }
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Lines(lines.clone()), f);
+        let out = lines.lock().unwrap().clone();
+        out
+    }
+
+    /// A body nested past the normalizer's cap is flagged and the sync says which one it was.
+    /// See: issue 12.
+    #[test]
+    fn a_flattened_body_is_logged_with_its_article_and_locale() {
+        let deep = format!("{}<p>deep text</p>", "<div>".repeat(300));
+        let t = vec![tr("en-us", "<p>Hello</p>"), tr("de", &deep)];
+        let mut b = Batch::default();
+        let logged = warnings(|| {
+            plan(&t, None, &public(), true, &mut b);
+        });
+        let flags: Vec<_> = b
+            .translations
+            .iter()
+            .map(|t| (t.locale.as_str(), t.normalized.flattened))
+            .collect();
+        assert_eq!(flags, [("en-us", false), ("de", true)]);
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        let line = &logged[0];
+        assert!(line.contains("nests elements deeper"), "{line}");
+        assert!(
+            line.contains("source=s")
+                && line.contains("article_id=1")
+                && line.contains("locale=de"),
+            "{line}"
+        );
+        // Planned again unchanged, it is not written, so not logged again.
+        let stored = stored_from(&b);
+        let mut b2 = Batch::default();
+        let logged = warnings(|| {
+            plan(&t, Some(&stored), &public(), true, &mut b2);
+        });
+        assert!(
+            b2.translations.is_empty() && logged.is_empty(),
+            "{logged:?}"
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub(crate) fn extract(doc: &Html, drop: &[Selector]) -> Extract {
 const MAX_LIST_INDENT: usize = 10;
 
 /// Elements whose content is never shown as text in an article.
-fn is_dropped_tag(name: &str) -> bool {
+pub(super) fn is_dropped_tag(name: &str) -> bool {
     matches!(
         name,
         "script"
@@ -170,6 +170,13 @@ impl<'a> Attrs<'a> {
         }
         a
     }
+}
+
+/// Whether an element's attributes hide it and everything inside it (`hidden`, a hiding inline
+/// style, a table-of-contents class); its name is checked by [`is_dropped_tag`].
+pub(super) fn attrs_hide(el: &Element) -> bool {
+    let a = Attrs::of(el);
+    a.hidden || a.toc_class || a.style.is_some_and(style_hides)
 }
 
 /// Class names of table-of-contents containers (Zendesk themes and TOC apps).

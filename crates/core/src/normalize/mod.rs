@@ -164,7 +164,9 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
                 .iter()
                 .filter_map(|s| Selector::parse(s).ok())
                 .collect();
-            let (html, flattened) = depth::cap_depth(html, depth::MAX_DEPTH);
+            // Drop selectors cannot be checked on flattened markup: with any, nothing nested
+            // deeper than the cap is kept.
+            let (html, flattened) = depth::cap_depth(html, depth::MAX_DEPTH, drop.is_empty());
             let doc = Html::parse_fragment(&html);
             let mut extract = dom::extract(&doc, &drop);
             extract.flattened = flattened;
@@ -198,11 +200,12 @@ pub fn normalize(title: &str, html: Option<&str>, opts: &NormalizeOptions) -> No
         }
     }
     if passages.is_empty() && !title.trim().is_empty() {
-        let text = text::line(title);
-        if !text.is_empty() {
+        // Within the bound like any text (a title longer than it is cut as a long line is).
+        for text in passages::split(&[text::line(title)], opts.max_passage_chars) {
+            let ordinal = u32::try_from(passages.len()).unwrap_or(u32::MAX);
             let hash = passage_hash(&[], None, &text);
             passages.push(Passage {
-                ordinal: 0,
+                ordinal,
                 heading_path: Vec::new(),
                 anchor: None,
                 text,
@@ -344,6 +347,27 @@ mod tests {
             assert!(p.text.starts_with("Limits\n"), "{}", p.text);
             assert!(p.text.chars().count() <= 300);
         }
+    }
+
+    /// The title standing in for an empty body keeps the passage bound too. Found by the fuzz
+    /// target `normalize_tag_soup` (issue 12): `<p>` with a bound of 0 gave a 5-char passage.
+    #[test]
+    fn a_title_passage_keeps_the_bound() {
+        let opts = NormalizeOptions {
+            max_passage_chars: 0,
+            ..NormalizeOptions::default()
+        };
+        let n = normalize("Title", Some("<p>"), &opts);
+        let texts: Vec<_> = n.passages.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["T", "i", "t", "l", "e"]);
+        assert!(
+            n.passages
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.ordinal as usize == i)
+        );
+        let n = normalize("Title", None, &NormalizeOptions::default());
+        assert_eq!(n.passages[0].text, "Title");
     }
 
     #[test]

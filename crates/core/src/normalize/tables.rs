@@ -143,6 +143,27 @@ impl Table {
             }
             return;
         }
+        // A header label no body value reads under (its column empty in every row) is still
+        // visible text: it goes on a line of its own before the rows.
+        let mut used: Vec<&str> = Vec::new();
+        for row in body {
+            let mut col = 0;
+            for cell in &row.cells {
+                if !cell.is_empty() {
+                    used.extend(labels.iter().skip(col).take(span(cell)).map(String::as_str));
+                }
+                col += span(cell);
+            }
+        }
+        let mut unused: Vec<&str> = Vec::new();
+        for l in &labels {
+            if !l.is_empty() && !used.contains(&l.as_str()) && !unused.contains(&l.as_str()) {
+                unused.push(l);
+            }
+        }
+        if !unused.is_empty() {
+            out.push(unused.join(" | "));
+        }
         for row in body {
             let mut line = String::new();
             let mut col = 0;
@@ -257,6 +278,23 @@ mod tests {
         assert_eq!(out, ["Plan: Pro | Price: 20 USD", "Plan: Free"]);
     }
 
+    /// A header over a column no row fills is kept as a line. Found by the fuzz target
+    /// `normalize_visible_text_survives` (issue 12): its text was in no passage.
+    #[test]
+    fn header_of_an_empty_column_is_kept() {
+        let out = render(vec![
+            Row {
+                cells: vec![cell("Plan", true), cell("Notes", true)],
+                head: false,
+            },
+            Row {
+                cells: vec![cell("Pro", false)],
+                head: false,
+            },
+        ]);
+        assert_eq!(out, ["Notes", "Plan: Pro"]);
+    }
+
     #[test]
     fn colspan_shifts_labels_and_empty_corner_is_fine() {
         let mut wide = cell("Both", false);
@@ -303,7 +341,8 @@ mod tests {
                 head: false,
             },
         ]);
-        assert_eq!(out, ["H: v"]);
+        // "I" heads a column no row fills: kept on a line of its own.
+        assert_eq!(out, ["I", "H: v"]);
     }
 
     #[test]
