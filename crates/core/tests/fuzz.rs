@@ -528,7 +528,7 @@ fn render(nodes: &[Node]) -> String {
 
 /// Insertion points of a child list and of every list below it.
 fn points(nodes: &[Node]) -> usize {
-    nodes.len() + 1 + nodes.iter().map(|n| points_below(n)).sum::<usize>()
+    nodes.len() + 1 + nodes.iter().map(points_below).sum::<usize>()
 }
 
 fn points_below(n: &Node) -> usize {
@@ -1023,7 +1023,7 @@ fn corpus() -> &'static Corpus {
                 updated_at: Some("2024-01-01T00:00:00Z".into()),
             });
             for (li, locale) in LOCALES.iter().enumerate() {
-                if (id as usize + li) % 3 == 0 {
+                if (id as usize + li).is_multiple_of(3) {
                     continue;
                 }
                 let mut words = |n: usize| -> String {
@@ -1420,9 +1420,8 @@ fn regression_hidden_element_closed_implicitly_past_the_cap() {
 /// fills was in no passage (its text read only as the label of values that do not exist).
 #[test]
 fn regression_header_of_an_empty_column_is_kept() {
-    let html = format!(
-        "<b><table><tr><td>Plan<td><p> {WORD} </p></td></tr><tr><td>Pro</td></tr></table>"
-    );
+    let html =
+        format!("<b><table><tr><td>Plan<td><p> {WORD} </p></td></tr><tr><td>Pro</td></tr></table>");
     let t = texts(&html).join("\n");
     assert!(t.contains(WORD), "{t}");
 }

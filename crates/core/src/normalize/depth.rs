@@ -614,15 +614,14 @@ fn is_space(b: u8) -> bool {
 fn markup_declaration(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let to_gt = |from: usize| s[from..].find('>').map_or(s.len(), |p| from + p + 1);
-    if s.starts_with("<!--") {
+    if let Some(body) = s.strip_prefix("<!--") {
         // `<!-->` and `<!--->` are whole (empty) comments; else up to `-->` or `--!>`.
         if b.get(4) == Some(&b'>') {
             return Some(5);
         }
-        if s[4..].starts_with("->") {
+        if body.starts_with("->") {
             return Some(6);
         }
-        let body = &s[4..];
         let end = [("-->", 3), ("--!>", 4)]
             .iter()
             .filter_map(|(t, n)| body.find(t).map(|p| p + n))
