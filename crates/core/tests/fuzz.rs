@@ -1420,9 +1420,19 @@ fn regression_hidden_element_closed_implicitly_past_the_cap() {
 /// fills was in no passage (its text read only as the label of values that do not exist).
 #[test]
 fn regression_header_of_an_empty_column_is_kept() {
-    let html = format!(
-        "<b><table><tr><td>Plan<td><p> {WORD} </p></td></tr><tr><td>Pro</td></tr></table>"
-    );
+    let html =
+        format!("<b><table><tr><td>Plan<td><p> {WORD} </p></td></tr><tr><td>Pro</td></tr></table>");
     let t = texts(&html).join("\n");
     assert!(t.contains(WORD), "{t}");
+}
+
+/// `normalize_tag_soup` at 200k cases: a `<plaintext>` past the cap lost its tag, so the
+/// text after it was read as markup, and a `</h2>` in it closed the hidden heading around it.
+#[test]
+fn regression_plaintext_past_the_cap_stays() {
+    let html = format!(
+        "{}deep<h1 hidden><plaintext></H2><div class=\"agent-only\">{AGENT_MARK}</div>",
+        "<div>".repeat(255)
+    );
+    assert_eq!(texts(&html), ["deep"]);
 }

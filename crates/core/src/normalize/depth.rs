@@ -462,6 +462,10 @@ impl Capper<'_> {
             self.skip = Some(self.stack.len());
             self.skip_own_end = false;
             self.push(name, false);
+            if html_rules && name == "plaintext" {
+                // Hidden, with all the text after it.
+                return None;
+            }
             // Inside foreign content its body is read as markup, which ends it no earlier
             // than html5 would (whether html5 reads it as markup or, after a breakout, as
             // raw text): more is dropped, never less.
@@ -469,6 +473,12 @@ impl Capper<'_> {
                 return self.after_raw_text(name, end);
             }
             return Some(end);
+        }
+        if html_rules && name == "plaintext" {
+            // Everything after it is its text: it stays (or, inside a hidden element, goes
+            // with it), rather than have that text read as markup, which could close a
+            // hidden element around it.
+            return None;
         }
         if raw && self.skip.is_none() {
             // A raw text element (`textarea`, `xmp`) holds no elements: it stays whole, one
@@ -918,6 +928,14 @@ mod tests {
             "<div>".repeat(100)
         );
         assert!(!cap(&html, 8).0.contains("SECRET"));
+        // A plaintext past the cap, hidden or not, keeps the rest of the input as its text.
+        for plain in [
+            "<p hidden><plaintext></p>SECRET",
+            "<plaintext hidden></plaintext>SECRET",
+        ] {
+            let html = format!("{}{plain}", "<div>".repeat(10));
+            assert!(!cap(&html, 4).0.contains("SECRET"), "{plain}");
+        }
         // Past the cap, a hidden element closed by an end tag around it hides the rest.
         let html = format!(
             "{}<select><input><span hidden></select>SECRET",
