@@ -1436,3 +1436,16 @@ fn regression_plaintext_past_the_cap_stays() {
     );
     assert_eq!(texts(&html), ["deep"]);
 }
+
+/// `normalize_tag_soup` at 200k cases: divs foster-parented out of a hidden table, then a
+/// `<td>`: html5 clears the stack back to the table (more than the model's 64-element
+/// search) and puts the cell in it; flattened, the cell's content stayed in the divs.
+#[test]
+fn regression_cell_clearing_back_to_a_hidden_table() {
+    let html = format!(
+        "<p><p><TaBlE class=\"toc\">{}deep<td><div class=\"agent-only\">{AGENT_MARK}</div>",
+        "<div>".repeat(254)
+    );
+    let t = texts(&html).join("\n");
+    assert!(!t.contains(AGENT_MARK), "{t}");
+}

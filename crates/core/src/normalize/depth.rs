@@ -119,6 +119,8 @@ pub(crate) fn cap_depth(html: &str, cap: usize, keep_deep_text: bool) -> (Cow<'_
         dropped: false,
         skip: None,
         skip_own_end: false,
+        hidden_open: 0,
+        exhausted: std::cell::Cell::new(false),
         rest_hidden: false,
     };
     c.run();
@@ -138,6 +140,8 @@ struct Open {
     kept: bool,
     /// An SVG or MathML element (inside `svg` or `math`, html5 nests by other rules).
     foreign: bool,
+    /// It hides its content (as the walk in `dom` decides).
+    hides: bool,
 }
 
 /// Foreign elements inside which html5 reads start tags and text as HTML.
@@ -180,6 +184,10 @@ struct Capper<'a> {
     /// around what follows. Fail-closed: the rest of the input is then dropped.
     skip_own_end: bool,
     rest_hidden: bool,
+    /// Open elements that hide their content.
+    hidden_open: usize,
+    /// A stack search of the current tag gave up at [`MAX_WALK`]: html5 may close more.
+    exhausted: std::cell::Cell<bool>,
 }
 
 impl Capper<'_> {
@@ -211,7 +219,7 @@ impl Capper<'_> {
                 break;
             }
         }
-        if self.skip.is_some() {
+        if self.skip.is_some() || self.rest_hidden {
             // The hidden element never closes: the rest of the input is inside it.
             self.copied = html.len();
         }
@@ -235,7 +243,7 @@ impl Capper<'_> {
             .is_some_and(|o| o.foreign && !is_integration_point(&o.name))
     }
 
-    fn push(&mut self, name: &str, kept: bool) {
+    fn push(&mut self, name: &str, kept: bool, hides: bool) {
         let foreign = matches!(name, "svg" | "math") || self.in_foreign();
         if kept {
             self.kept += 1;
@@ -243,10 +251,14 @@ impl Capper<'_> {
         if !foreign && matches!(name, "table" | "template") {
             self.tables += 1;
         }
+        if hides {
+            self.hidden_open += 1;
+        }
         self.stack.push(Open {
             name: name.to_string(),
             kept,
             foreign,
+            hides,
         });
     }
 
@@ -273,6 +285,9 @@ impl Capper<'_> {
             if !o.foreign && matches!(o.name.as_str(), "table" | "template") {
                 self.tables -= 1;
             }
+            if o.hides {
+                self.hidden_open -= 1;
+            }
         }
         if self.skip.is_some_and(|s| s >= idx) {
             if !self.skip_own_end {
@@ -294,6 +309,9 @@ impl Capper<'_> {
             if stop(&o.name) {
                 return None;
             }
+        }
+        if self.stack.len() > MAX_WALK {
+            self.exhausted.set(true);
         }
         None
     }
@@ -398,6 +416,7 @@ impl Capper<'_> {
     /// input is text).
     fn start_tag(&mut self, tag: &Tag, at: usize, end: usize) -> Option<usize> {
         let name = tag.name.as_str();
+        self.exhausted.set(false);
         if VOID.contains(&name) {
             if name == "input" && !self.in_foreign() {
                 // html5ever (customizable `<select>`) closes an open select at an input.
@@ -443,7 +462,9 @@ impl Capper<'_> {
         }
         let raw = html_rules && RAW_TEXT.contains(&name);
         if self.skip.is_none() && self.kept < self.cap {
-            self.push(name, true);
+            // Counted generously (no parse): it only makes the cap fail closed more often.
+            let hides = dom::is_dropped_tag(name) || attrs_may_hide(&self.html[at..end], tag);
+            self.push(name, true, hides);
             if raw {
                 return self.after_raw_text(name, end);
             }
@@ -461,7 +482,7 @@ impl Capper<'_> {
             self.drop_tag(at, end);
             self.skip = Some(self.stack.len());
             self.skip_own_end = false;
-            self.push(name, false);
+            self.push(name, false, true);
             if html_rules && name == "plaintext" {
                 // Hidden, with all the text after it.
                 return None;
@@ -480,6 +501,14 @@ impl Capper<'_> {
             // hidden element around it.
             return None;
         }
+        if self.skip.is_none() && self.exhausted.get() && self.hidden_open > 0 {
+            // html5 may have closed more than the model could look at (a cell clears back to
+            // its table), placing what follows inside a hidden element the model cannot see
+            // from here. Fail-closed: the rest is hidden.
+            self.drop_tag(at, end);
+            self.rest_hidden = true;
+            return None;
+        }
         if raw && self.skip.is_none() {
             // A raw text element (`textarea`, `xmp`) holds no elements: it stays whole, one
             // level past the cap, rather than have its text read as markup.
@@ -490,7 +519,7 @@ impl Capper<'_> {
             });
         }
         self.drop_tag(at, end);
-        self.push(name, false);
+        self.push(name, false, false);
         if raw {
             return self.after_raw_text(name, end);
         }
@@ -593,21 +622,25 @@ impl Capper<'_> {
 /// Whether a start tag's attributes hide its element, as the walk in `dom` decides. The tag is
 /// parsed alone (as a `div`) only when it can hide at all.
 fn attrs_hide(src: &str, tag: &Tag) -> bool {
-    let attrs = &src[tag.name_end..];
-    let lower = attrs.to_ascii_lowercase();
-    // Every way the walk hides by attribute names one of these (values may hide behind
-    // character references).
-    let may_hide = ["hidden", "none", "collapse", "mso-hide", "toc", "&"]
-        .iter()
-        .any(|k| lower.contains(k));
-    if !may_hide {
+    if !attrs_may_hide(src, tag) {
         return false;
     }
+    let attrs = &src[tag.name_end..];
     let doc = Html::parse_fragment(&format!("<div{attrs}"));
     doc.root_element()
         .children()
         .find_map(ElementRef::wrap)
         .is_none_or(|e| dom::attrs_hide(e.value()))
+}
+
+/// Whether a start tag's attributes can hide its element at all (a quick check: every way the
+/// walk hides by attribute names one of these words; values may hide behind character
+/// references).
+fn attrs_may_hide(src: &str, tag: &Tag) -> bool {
+    let lower = src[tag.name_end..].to_ascii_lowercase();
+    ["hidden", "none", "collapse", "mso-hide", "toc", "&"]
+        .iter()
+        .any(|k| lower.contains(k))
 }
 
 fn bytecount(b: &[u8], c: u8) -> usize {
