@@ -474,9 +474,12 @@ impl Capper<'_> {
             return Some(end);
         }
         // Beyond the cap.
+        // `math` goes whole too: without its tag, its content would be read as HTML (an
+        // `<xmp>` in it would show markup as text).
         let hides = self.skip.is_none()
             && (!self.keep_deep_text
                 || dom::is_dropped_tag(name)
+                || name == "math"
                 || attrs_hide(&self.html[at..end], tag));
         if hides {
             self.drop_tag(at, end);
