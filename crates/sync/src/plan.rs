@@ -471,8 +471,7 @@ mod tests {
         }
         let lines = Arc::new(Mutex::new(Vec::new()));
         tracing::subscriber::with_default(Lines(lines.clone()), f);
-        let out = lines.lock().unwrap().clone();
-        out
+        lines.lock().unwrap().clone()
     }
 
     /// A body nested past the normalizer's cap is flagged and the sync says which one it was.

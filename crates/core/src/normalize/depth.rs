@@ -144,6 +144,13 @@ struct Open {
     hides: bool,
 }
 
+/// html5's formatting elements, which it re-opens after an implied close.
+#[rustfmt::skip]
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt",
+    "u",
+];
+
 /// Foreign elements inside which html5 reads start tags and text as HTML.
 fn is_integration_point(n: &str) -> bool {
     matches!(
@@ -278,6 +285,13 @@ impl Capper<'_> {
     /// Closes every element from `idx` up. A hidden element closed this way ends its skip at
     /// `resume` (the byte after which the output continues).
     fn pop_to(&mut self, idx: usize, resume: usize) {
+        // A formatting element that may hide, opened inside the hidden element and closed
+        // with it, is re-opened by html5 around what follows.
+        let reopened = self.skip.is_some_and(|s| s >= idx)
+            && self.stack[idx..]
+                .iter()
+                .skip(1)
+                .any(|o| o.hides && FORMATTING.contains(&o.name.as_str()));
         for o in self.stack.drain(idx..) {
             if o.kept {
                 self.kept -= 1;
@@ -290,7 +304,7 @@ impl Capper<'_> {
             }
         }
         if self.skip.is_some_and(|s| s >= idx) {
-            if !self.skip_own_end {
+            if !self.skip_own_end || reopened {
                 self.rest_hidden = true;
             } else {
                 self.skip = None;
@@ -522,7 +536,12 @@ impl Capper<'_> {
             });
         }
         self.drop_tag(at, end);
-        self.push(name, false, false);
+        // Inside a hidden element, a formatting element that may hide is re-opened by html5
+        // after the hidden one closes (see `pop_to`).
+        let reopens_hidden = self.skip.is_some()
+            && FORMATTING.contains(&name)
+            && attrs_may_hide(&self.html[at..end], tag);
+        self.push(name, false, reopens_hidden);
         if raw {
             return self.after_raw_text(name, end);
         }
@@ -660,15 +679,14 @@ fn is_space(b: u8) -> bool {
 fn markup_declaration(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let to_gt = |from: usize| s[from..].find('>').map_or(s.len(), |p| from + p + 1);
-    if s.starts_with("<!--") {
+    if let Some(body) = s.strip_prefix("<!--") {
         // `<!-->` and `<!--->` are whole (empty) comments; else up to `-->` or `--!>`.
-        if b.get(4) == Some(&b'>') {
+        if body.starts_with('>') {
             return Some(5);
         }
-        if s[4..].starts_with("->") {
+        if body.starts_with("->") {
             return Some(6);
         }
-        let body = &s[4..];
         let end = [("-->", 3), ("--!>", 4)]
             .iter()
             .filter_map(|(t, n)| body.find(t).map(|p| p + n))
