@@ -668,6 +668,11 @@ fn fuzz_normalize_visible_text_survives() {
                 ..NormalizeOptions::default()
             };
             let n = normalize_checked(&html, &opts)?;
+            if n.flattened {
+                // Past the 256-level cap the normalizer fails closed (it drops what it cannot
+                // place for sure); the other properties still hold there.
+                return Ok(());
+            }
             // In a passage's text, or in its heading (a heading longer than half the bound is
             // cut in the text, whole in the heading path).
             let text: String = n
@@ -1424,4 +1429,51 @@ fn regression_header_of_an_empty_column_is_kept() {
         format!("<b><table><tr><td>Plan<td><p> {WORD} </p></td></tr><tr><td>Pro</td></tr></table>");
     let t = texts(&html).join("\n");
     assert!(t.contains(WORD), "{t}");
+}
+
+/// `normalize_tag_soup` at 200k cases: a `<plaintext>` past the cap lost its tag, so the
+/// text after it was read as markup, and a `</h2>` in it closed the hidden heading around it.
+#[test]
+fn regression_plaintext_past_the_cap_stays() {
+    let html = format!(
+        "{}deep<h1 hidden><plaintext></H2><div class=\"agent-only\">{AGENT_MARK}</div>",
+        "<div>".repeat(255)
+    );
+    assert_eq!(texts(&html), ["deep"]);
+}
+
+/// `normalize_tag_soup` at 200k cases: divs foster-parented out of a hidden table, then a
+/// `<td>`: html5 clears the stack back to the table (more than the model's 64-element
+/// search) and puts the cell in it; flattened, the cell's content stayed in the divs.
+#[test]
+fn regression_cell_clearing_back_to_a_hidden_table() {
+    let html = format!(
+        "<p><p><TaBlE class=\"toc\">{}deep<td><div class=\"agent-only\">{AGENT_MARK}</div>",
+        "<div>".repeat(254)
+    );
+    let t = texts(&html).join("\n");
+    assert!(!t.contains(AGENT_MARK), "{t}");
+}
+
+/// `normalize_tag_soup` at 200k cases: past the cap a `<math>` lost its tag, so an `<xmp/>`
+/// in it (a MathML element there) became an HTML raw text element showing markup as text.
+#[test]
+fn regression_math_past_the_cap_goes_whole() {
+    let html = format!(
+        "{}deep<math><xmp /><thead title=\"<script>{SCRIPT_MARK}</script>\" />",
+        "<div>".repeat(400)
+    );
+    assert_eq!(texts(&html), ["deep"]);
+}
+
+/// `normalize_tag_soup` at 200k cases: a `<b class="toc">` inside a hidden `details` past
+/// the cap, closed with it, is re-opened by html5 around the text that follows.
+#[test]
+fn regression_hiding_formatting_element_inside_hidden_past_the_cap() {
+    let html = format!(
+        "{}deep<details class=\"toc\"><b class=\"toc\"></details><div class=\"agent-only\">{AGENT_MARK}</div>",
+        "<ul><li>".repeat(128)
+    );
+    let t = texts(&html).join("\n");
+    assert!(!t.contains(AGENT_MARK), "{t}");
 }

@@ -119,6 +119,8 @@ pub(crate) fn cap_depth(html: &str, cap: usize, keep_deep_text: bool) -> (Cow<'_
         dropped: false,
         skip: None,
         skip_own_end: false,
+        hidden_open: 0,
+        exhausted: std::cell::Cell::new(false),
         rest_hidden: false,
     };
     c.run();
@@ -138,7 +140,16 @@ struct Open {
     kept: bool,
     /// An SVG or MathML element (inside `svg` or `math`, html5 nests by other rules).
     foreign: bool,
+    /// It hides its content (as the walk in `dom` decides).
+    hides: bool,
 }
+
+/// html5's formatting elements, which it re-opens after an implied close.
+#[rustfmt::skip]
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt",
+    "u",
+];
 
 /// Foreign elements inside which html5 reads start tags and text as HTML.
 fn is_integration_point(n: &str) -> bool {
@@ -180,6 +191,10 @@ struct Capper<'a> {
     /// around what follows. Fail-closed: the rest of the input is then dropped.
     skip_own_end: bool,
     rest_hidden: bool,
+    /// Open elements that hide their content.
+    hidden_open: usize,
+    /// A stack search of the current tag gave up at [`MAX_WALK`]: html5 may close more.
+    exhausted: std::cell::Cell<bool>,
 }
 
 impl Capper<'_> {
@@ -211,7 +226,7 @@ impl Capper<'_> {
                 break;
             }
         }
-        if self.skip.is_some() {
+        if self.skip.is_some() || self.rest_hidden {
             // The hidden element never closes: the rest of the input is inside it.
             self.copied = html.len();
         }
@@ -235,7 +250,7 @@ impl Capper<'_> {
             .is_some_and(|o| o.foreign && !is_integration_point(&o.name))
     }
 
-    fn push(&mut self, name: &str, kept: bool) {
+    fn push(&mut self, name: &str, kept: bool, hides: bool) {
         let foreign = matches!(name, "svg" | "math") || self.in_foreign();
         if kept {
             self.kept += 1;
@@ -243,10 +258,14 @@ impl Capper<'_> {
         if !foreign && matches!(name, "table" | "template") {
             self.tables += 1;
         }
+        if hides {
+            self.hidden_open += 1;
+        }
         self.stack.push(Open {
             name: name.to_string(),
             kept,
             foreign,
+            hides,
         });
     }
 
@@ -266,6 +285,13 @@ impl Capper<'_> {
     /// Closes every element from `idx` up. A hidden element closed this way ends its skip at
     /// `resume` (the byte after which the output continues).
     fn pop_to(&mut self, idx: usize, resume: usize) {
+        // A formatting element that may hide, opened inside the hidden element and closed
+        // with it, is re-opened by html5 around what follows.
+        let reopened = self.skip.is_some_and(|s| s >= idx)
+            && self.stack[idx..]
+                .iter()
+                .skip(1)
+                .any(|o| o.hides && FORMATTING.contains(&o.name.as_str()));
         for o in self.stack.drain(idx..) {
             if o.kept {
                 self.kept -= 1;
@@ -273,9 +299,12 @@ impl Capper<'_> {
             if !o.foreign && matches!(o.name.as_str(), "table" | "template") {
                 self.tables -= 1;
             }
+            if o.hides {
+                self.hidden_open -= 1;
+            }
         }
         if self.skip.is_some_and(|s| s >= idx) {
-            if !self.skip_own_end {
+            if !self.skip_own_end || reopened {
                 self.rest_hidden = true;
             } else {
                 self.skip = None;
@@ -294,6 +323,9 @@ impl Capper<'_> {
             if stop(&o.name) {
                 return None;
             }
+        }
+        if self.stack.len() > MAX_WALK {
+            self.exhausted.set(true);
         }
         None
     }
@@ -398,6 +430,7 @@ impl Capper<'_> {
     /// input is text).
     fn start_tag(&mut self, tag: &Tag, at: usize, end: usize) -> Option<usize> {
         let name = tag.name.as_str();
+        self.exhausted.set(false);
         if VOID.contains(&name) {
             if name == "input" && !self.in_foreign() {
                 // html5ever (customizable `<select>`) closes an open select at an input.
@@ -443,7 +476,9 @@ impl Capper<'_> {
         }
         let raw = html_rules && RAW_TEXT.contains(&name);
         if self.skip.is_none() && self.kept < self.cap {
-            self.push(name, true);
+            // Counted generously (no parse): it only makes the cap fail closed more often.
+            let hides = dom::is_dropped_tag(name) || attrs_may_hide(&self.html[at..end], tag);
+            self.push(name, true, hides);
             if raw {
                 return self.after_raw_text(name, end);
             }
@@ -453,15 +488,22 @@ impl Capper<'_> {
             return Some(end);
         }
         // Beyond the cap.
+        // `math` goes whole too: without its tag, its content would be read as HTML (an
+        // `<xmp>` in it would show markup as text).
         let hides = self.skip.is_none()
             && (!self.keep_deep_text
                 || dom::is_dropped_tag(name)
+                || name == "math"
                 || attrs_hide(&self.html[at..end], tag));
         if hides {
             self.drop_tag(at, end);
             self.skip = Some(self.stack.len());
             self.skip_own_end = false;
-            self.push(name, false);
+            self.push(name, false, true);
+            if html_rules && name == "plaintext" {
+                // Hidden, with all the text after it.
+                return None;
+            }
             // Inside foreign content its body is read as markup, which ends it no earlier
             // than html5 would (whether html5 reads it as markup or, after a breakout, as
             // raw text): more is dropped, never less.
@@ -469,6 +511,20 @@ impl Capper<'_> {
                 return self.after_raw_text(name, end);
             }
             return Some(end);
+        }
+        if html_rules && name == "plaintext" {
+            // Everything after it is its text: it stays (or, inside a hidden element, goes
+            // with it), rather than have that text read as markup, which could close a
+            // hidden element around it.
+            return None;
+        }
+        if self.skip.is_none() && self.exhausted.get() && self.hidden_open > 0 {
+            // html5 may have closed more than the model could look at (a cell clears back to
+            // its table), placing what follows inside a hidden element the model cannot see
+            // from here. Fail-closed: the rest is hidden.
+            self.drop_tag(at, end);
+            self.rest_hidden = true;
+            return None;
         }
         if raw && self.skip.is_none() {
             // A raw text element (`textarea`, `xmp`) holds no elements: it stays whole, one
@@ -480,7 +536,12 @@ impl Capper<'_> {
             });
         }
         self.drop_tag(at, end);
-        self.push(name, false);
+        // Inside a hidden element, a formatting element that may hide is re-opened by html5
+        // after the hidden one closes (see `pop_to`).
+        let reopens_hidden = self.skip.is_some()
+            && FORMATTING.contains(&name)
+            && attrs_may_hide(&self.html[at..end], tag);
+        self.push(name, false, reopens_hidden);
         if raw {
             return self.after_raw_text(name, end);
         }
@@ -583,21 +644,25 @@ impl Capper<'_> {
 /// Whether a start tag's attributes hide its element, as the walk in `dom` decides. The tag is
 /// parsed alone (as a `div`) only when it can hide at all.
 fn attrs_hide(src: &str, tag: &Tag) -> bool {
-    let attrs = &src[tag.name_end..];
-    let lower = attrs.to_ascii_lowercase();
-    // Every way the walk hides by attribute names one of these (values may hide behind
-    // character references).
-    let may_hide = ["hidden", "none", "collapse", "mso-hide", "toc", "&"]
-        .iter()
-        .any(|k| lower.contains(k));
-    if !may_hide {
+    if !attrs_may_hide(src, tag) {
         return false;
     }
+    let attrs = &src[tag.name_end..];
     let doc = Html::parse_fragment(&format!("<div{attrs}"));
     doc.root_element()
         .children()
         .find_map(ElementRef::wrap)
         .is_none_or(|e| dom::attrs_hide(e.value()))
+}
+
+/// Whether a start tag's attributes can hide its element at all (a quick check: every way the
+/// walk hides by attribute names one of these words; values may hide behind character
+/// references).
+fn attrs_may_hide(src: &str, tag: &Tag) -> bool {
+    let lower = src[tag.name_end..].to_ascii_lowercase();
+    ["hidden", "none", "collapse", "mso-hide", "toc", "&"]
+        .iter()
+        .any(|k| lower.contains(k))
 }
 
 fn bytecount(b: &[u8], c: u8) -> usize {
@@ -616,7 +681,7 @@ fn markup_declaration(s: &str) -> Option<usize> {
     let to_gt = |from: usize| s[from..].find('>').map_or(s.len(), |p| from + p + 1);
     if let Some(body) = s.strip_prefix("<!--") {
         // `<!-->` and `<!--->` are whole (empty) comments; else up to `-->` or `--!>`.
-        if b.get(4) == Some(&b'>') {
+        if body.starts_with('>') {
             return Some(5);
         }
         if body.starts_with("->") {
@@ -917,6 +982,14 @@ mod tests {
             "<div>".repeat(100)
         );
         assert!(!cap(&html, 8).0.contains("SECRET"));
+        // A plaintext past the cap, hidden or not, keeps the rest of the input as its text.
+        for plain in [
+            "<p hidden><plaintext></p>SECRET",
+            "<plaintext hidden></plaintext>SECRET",
+        ] {
+            let html = format!("{}{plain}", "<div>".repeat(10));
+            assert!(!cap(&html, 4).0.contains("SECRET"), "{plain}");
+        }
         // Past the cap, a hidden element closed by an end tag around it hides the rest.
         let html = format!(
             "{}<select><input><span hidden></select>SECRET",
