@@ -13,6 +13,10 @@
 //! extrapolated from the measured rate). `HELPDEX_EMBEDDING_MAX_TOKENS` sets `[embeddings]
 //! max_tokens`.
 
+#[allow(dead_code)] // shared with the sync bench, which reports more of it
+#[path = "support/measure.rs"]
+mod measure;
+
 use helpdex_core::engine::Engine;
 use helpdex_core::model::Access;
 use helpdex_core::normalize::NormalizeOptions;
@@ -20,7 +24,7 @@ use helpdex_core::query::QueryInput;
 use helpdex_core::search::{Tuning, search_with};
 use helpdex_emulator::{Emulator, EmulatorConfig, SYNTHETIC_EMAIL, SYNTHETIC_TOKEN, Synthetic};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 /// Wall seconds, CPU seconds and peak RSS (MB) of one run of the binary.
@@ -32,19 +36,15 @@ struct Run {
     stdout: String,
 }
 
-/// Runs the binary through a fresh copy of this bench (`--measure`): a child's peak RSS counts
-/// its parent's pages until it execs, and this process holds a help center and a model.
+/// Runs the binary through the launcher ([`measure`]): this process holds a help center and a
+/// model, which a child would otherwise count as its own until it execs.
 fn run(data: &Path, url: &str, model: Option<&str>, args: &[&str]) -> Run {
-    let mut c = Command::new(std::env::current_exe().expect("bench exe"));
-    c.arg("--measure")
-        .arg(env!("CARGO_BIN_EXE_helpdex"))
-        .args(["--data-dir", data.to_str().expect("utf-8")])
+    let mut c = Command::new(env!("CARGO_BIN_EXE_helpdex"));
+    c.args(["--data-dir", data.to_str().expect("utf-8")])
         .env("ZENDESK_URL", url)
         .env("ZENDESK_EMAIL", SYNTHETIC_EMAIL)
         .env("ZENDESK_API_TOKEN", SYNTHETIC_TOKEN)
-        .env("HELPDEX_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("HELPDEX_LOG", "warn");
     c.env_remove("HELPDEX_EMBEDDING_MODEL");
     if let Some(m) = model {
         // Through the config file, as a deployment would (max_tokens has no variable).
@@ -57,46 +57,13 @@ fn run(data: &Path, url: &str, model: Option<&str>, args: &[&str]) -> Run {
         c.args(["--config", file.to_str().expect("utf-8")]);
     }
     c.args(args);
-    let started = Instant::now();
-    let out = c.output().expect("spawn");
-    let wall = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let usage = stderr
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("MEASURED "))
-        .unwrap_or("0 0");
-    let mut it = usage.split(' ').map(|v| v.parse::<f64>().unwrap_or(0.0));
+    let m = measure::run_measured(&c);
     Run {
-        wall,
-        cpu: it.next().unwrap_or(0.0),
-        rss_mb: it.next().unwrap_or(0.0) / 1024.0,
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-    }
-}
-
-/// `--measure PROGRAM ARGS...`: runs it, then prints its CPU seconds and peak RSS (KB) on
-/// stderr as `MEASURED cpu kb`; exits with its code.
-fn measure(program: &str, args: &[String]) -> i32 {
-    // Reaped by wait4 below (std's wait gives no rusage).
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(program).args(args).spawn().expect("spawn");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: our own unreaped child; valid pointers.
-    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    eprintln!(
-        "MEASURED {} {}",
-        secs(ru.ru_utime) + secs(ru.ru_stime),
-        ru.ru_maxrss
-    );
-    if rc > 0 && libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        1
+        wall: m.wall,
+        cpu: m.cpu,
+        rss_mb: m.rss_mb,
+        ok: m.ok,
+        stdout: m.stdout,
     }
 }
 
@@ -119,9 +86,8 @@ const QUESTIONS: &[&str] = &[
 ];
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).is_some_and(|a| a == "--measure") {
-        std::process::exit(measure(&args[2], &args[3..]));
+    if let Some(code) = measure::launcher() {
+        std::process::exit(code);
     }
     let Some(model) = std::env::var("HELPDEX_EMBEDDING_MODEL").ok() else {
         println!(

@@ -13,6 +13,9 @@
 //!
 //! `cargo bench --bench sync [-- N]`; prints a Markdown table.
 
+#[path = "support/measure.rs"]
+mod measure;
+
 use helpdex_core::model::Access;
 use helpdex_core::query::QueryInput;
 use helpdex_core::reader::Reader;
@@ -40,114 +43,18 @@ struct Cost {
     ok: bool,
 }
 
-/// Runs a child, returns its stdout and its own CPU time and peak RSS.
-///
-/// Through a small launcher (this binary with `--measure`): `ru_maxrss` counts the address
-/// space a process had before `exec`, which for a child of this big process (it holds the
-/// emulator) would be this process's own RSS.
+/// Runs a child through the launcher; returns its stdout and what it cost.
 fn run_measured(cmd: Command) -> (String, Cost) {
-    use std::io::Read;
-    let out_file = tempfile::NamedTempFile::new().expect("rusage file");
-    let mut launcher = Command::new(std::env::current_exe().expect("bench exe"));
-    launcher
-        .arg("--measure")
-        .arg(out_file.path())
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => launcher.env(k, v),
-            None => launcher.env_remove(k),
-        };
-    }
-    let started = Instant::now();
-    let mut child = launcher
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = child.wait().expect("wait");
-    let wall = started.elapsed().as_secs_f64();
-    let stdout = t_out.join().unwrap_or_default();
-    let stderr = t_err.join().unwrap_or_default();
-    let ru: Value = std::fs::read_to_string(out_file.path())
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
-    let ok = status.success();
-    if !ok {
-        eprintln!("child failed: {stderr}");
-    }
+    let m = measure::run_measured(&cmd);
     let cost = Cost {
-        wall,
-        cpu: ru["cpu"].as_f64().unwrap_or(0.0),
-        rss_mb: ru["max_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
-        anon_mb: ru["max_anon_kb"].as_f64().unwrap_or(0.0) / 1024.0,
-        ok,
+        wall: m.wall,
+        cpu: m.cpu,
+        rss_mb: m.rss_mb,
+        anon_mb: m.anon_mb,
+        ok: m.ok,
         ..Cost::default()
     };
-    (stdout, cost)
-}
-
-/// The launcher: runs the command with this process's stdio, waits for it with `wait4` and
-/// writes its CPU seconds and peak RSS to `out` (JSON); exits with its code.
-fn measure(out: &Path, program: &str, args: &[String]) -> i32 {
-    // Reaped by wait4 below, which std's `wait` cannot do (it gives no rusage).
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(program).args(args).spawn().expect("spawn");
-    // Peak anonymous memory (heap), sampled: `ru_maxrss` also counts the index files the
-    // kernel maps in while tantivy merges, pages it reclaims under pressure.
-    let pid = child.id();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut max = 0u64;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    && let Some(kb) = s
-                        .lines()
-                        .find_map(|l| l.strip_prefix("RssAnon:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                {
-                    max = max.max(kb);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            max
-        })
-    };
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `child.id()` is our own unreaped child; status and ru are valid pointers.
-    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let anon = sampler.join().unwrap_or(0);
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let v = serde_json::json!({
-        "cpu": secs(ru.ru_utime) + secs(ru.ru_stime),
-        "max_rss_kb": ru.ru_maxrss,
-        "max_anon_kb": anon,
-    });
-    let _ = std::fs::write(out, v.to_string());
-    if rc > 0 && libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        1
-    }
+    (m.stdout, cost)
 }
 
 fn dir_size(p: &Path) -> u64 {
@@ -282,12 +189,8 @@ fn urlencode(s: &str) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--measure") {
-        std::process::exit(measure(
-            Path::new(&args[i + 1]),
-            &args[i + 2],
-            &args[i + 3..],
-        ));
+    if let Some(code) = measure::launcher() {
+        std::process::exit(code);
     }
     if let Some(i) = args.iter().position(|a| a == "--plain-client") {
         plain::main(&args[i + 1], Path::new(&args[i + 2]));

@@ -6,15 +6,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 fn run(data: &Path, url: &str, token: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_helpdex"))
-        .args(["--data-dir", data.to_str().unwrap()])
-        .args(args)
-        .env("ZENDESK_URL", url)
-        .env("ZENDESK_EMAIL", ADMIN_EMAIL)
-        .env("ZENDESK_API_TOKEN", token)
-        .env("HELPDEX_LOG", "warn")
-        .output()
-        .unwrap()
+    binary_on(data, url, token).args(args).output().unwrap()
 }
 
 fn json(o: &Output) -> serde_json::Value {

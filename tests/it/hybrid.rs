@@ -5,8 +5,7 @@
 use crate::support::*;
 use helpdex_core::engine::{EmbedPass, Engine};
 use helpdex_core::model::{Access, Visibility};
-use helpdex_core::query::QueryInput;
-use helpdex_core::search::{MatchedBy, SearchResponse, Tuning, search_with};
+use helpdex_core::search::{MatchedBy, SearchResponse, Tuning};
 use helpdex_core::store::StoreRead;
 use helpdex_core::vectors::{TextEmbedder, embed_input};
 use std::path::Path;
@@ -35,13 +34,7 @@ fn vectors_stored(engine: &Engine) -> i64 {
 }
 
 fn ask(engine: &Engine, q: &str, access: Access, tuning: &Tuning) -> SearchResponse {
-    let query = QueryInput {
-        limit: Some(10),
-        ..QueryInput::new(q)
-    }
-    .validate(access)
-    .unwrap();
-    search_with(engine.reader(), &query, tuning).unwrap()
+    search_tuned(engine, q, access, 10, tuning)
 }
 
 /// Ranks by vectors alone: what the vector side returns, unmixed.
@@ -304,15 +297,9 @@ async fn hits_say_how_they_were_found() {
 }
 
 fn helpdex(data: &Path, url: &str, model: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_helpdex"))
-        .args(["--data-dir", data.to_str().unwrap()])
+    binary_on(data, url, ADMIN_TOKEN)
         .args(args)
-        .env_remove("HELPDEX_CONFIG")
-        .env("ZENDESK_URL", url)
-        .env("ZENDESK_EMAIL", ADMIN_EMAIL)
-        .env("ZENDESK_API_TOKEN", ADMIN_TOKEN)
         .env("HELPDEX_EMBEDDING_MODEL", model)
-        .env("HELPDEX_LOG", "warn")
         .output()
         .unwrap()
 }

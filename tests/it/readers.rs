@@ -13,11 +13,8 @@ use std::time::{Duration, Instant};
 const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 
 fn helpdex(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_helpdex"));
-    c.args(["--data-dir", data.to_str().unwrap()])
-        .env("HELPDEX_LOG", "warn")
-        .env_remove("ZENDESK_URL")
-        .env_remove("HELPDEX_CONFIG");
+    let mut c = binary();
+    c.args(["--data-dir", data.to_str().unwrap()]);
     c
 }
 

@@ -18,30 +18,7 @@ const ADMIN_KEY: &str = "admin-key-0123456789abcd";
 const WEBHOOK_SECRET: &str = "whsec-service-tests";
 
 fn helpdex() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_helpdex"));
-    clean_env(&mut c);
-    c
-}
-
-/// Nothing of the caller's helpdex or Zendesk environment leaks into a test's process.
-fn clean_env(c: &mut Command) {
-    c.env("HELPDEX_LOG", "warn");
-    for v in [
-        "ZENDESK_URL",
-        "ZENDESK_EMAIL",
-        "ZENDESK_API_TOKEN",
-        "ZENDESK_OAUTH_TOKEN",
-        "HELPDEX_CONFIG",
-        "HELPDEX_DATA_DIR",
-        "HELPDEX_CUSTOMER_KEY",
-        "HELPDEX_AGENT_KEY",
-        "HELPDEX_ADMIN_KEY",
-        "HELPDEX_WEBHOOK_SECRET",
-        "HELPDEX_SCHEDULE",
-        "HELPDEX_EMBEDDING_MODEL",
-    ] {
-        c.env_remove(v);
-    }
+    binary()
 }
 
 fn text(o: &Output) -> String {

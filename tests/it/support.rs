@@ -4,7 +4,7 @@
 use helpdex_core::engine::Engine;
 use helpdex_core::model::{Access, Audience};
 use helpdex_core::query::QueryInput;
-use helpdex_core::search::SearchResponse;
+use helpdex_core::search::{SearchResponse, Tuning};
 use helpdex_core::store::{ReadStore, StoreError};
 use helpdex_emulator::{Emulator, EmulatorConfig, World};
 use helpdex_service::config::{Config, RawConfig, SourceFlags};
@@ -152,13 +152,64 @@ impl Env {
 
 /// A search on any engine (tests with their own data directory).
 pub fn search_in(engine: &Engine, q: &str, access: Access, limit: usize) -> SearchResponse {
+    search_tuned(engine, q, access, limit, &Tuning::default())
+}
+
+/// [`search_in`] with explicit ranking knobs.
+pub fn search_tuned(
+    engine: &Engine,
+    q: &str,
+    access: Access,
+    limit: usize,
+    tuning: &Tuning,
+) -> SearchResponse {
     let query = QueryInput {
         limit: Some(limit),
         ..QueryInput::new(q)
     }
     .validate(access)
     .unwrap();
-    helpdex_core::search::search(engine.reader(), &query).unwrap()
+    helpdex_core::search::search_with(engine.reader(), &query, tuning).unwrap()
+}
+
+/// The real binary with a clean environment ([`clean_env`]).
+pub fn binary() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_helpdex"));
+    clean_env(&mut c);
+    c
+}
+
+/// Nothing of the caller's helpdex or Zendesk environment leaks into a test's process; logs
+/// at `warn`.
+pub fn clean_env(c: &mut std::process::Command) {
+    c.env("HELPDEX_LOG", "warn");
+    for v in [
+        "ZENDESK_URL",
+        "ZENDESK_EMAIL",
+        "ZENDESK_API_TOKEN",
+        "ZENDESK_OAUTH_TOKEN",
+        "HELPDEX_CONFIG",
+        "HELPDEX_DATA_DIR",
+        "HELPDEX_CUSTOMER_KEY",
+        "HELPDEX_AGENT_KEY",
+        "HELPDEX_ADMIN_KEY",
+        "HELPDEX_WEBHOOK_SECRET",
+        "HELPDEX_SCHEDULE",
+        "HELPDEX_EMBEDDING_MODEL",
+    ] {
+        c.env_remove(v);
+    }
+}
+
+/// [`binary`] on a data directory, signed in to the emulator at `url` as its admin with
+/// `token`.
+pub fn binary_on(data: &Path, url: &str, token: &str) -> std::process::Command {
+    let mut c = binary();
+    c.args(["--data-dir", data.to_str().unwrap()])
+        .env("ZENDESK_URL", url)
+        .env("ZENDESK_EMAIL", ADMIN_EMAIL)
+        .env("ZENDESK_API_TOKEN", token);
+    c
 }
 
 /// Runs `f` on a read connection of the engine's data directory.
