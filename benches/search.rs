@@ -13,7 +13,7 @@ use helpdex_core::engine::Engine;
 use helpdex_core::model::Access;
 use helpdex_core::normalize::NormalizeOptions;
 use helpdex_core::query::QueryInput;
-use helpdex_core::search::search;
+use helpdex_core::search::{Tuning, search, search_with};
 use helpdex_core::store::Batch;
 use helpdex_core::visibility::Decision;
 use helpdex_sync::plan::{ArticleMeta, TranslationIn, plan_article};
@@ -213,8 +213,15 @@ fn main() -> anyhow::Result<()> {
     bw.commit()?;
     let build = started.elapsed().as_secs_f64();
     let status = engine.reader().index_status()?;
+    let segments = engine
+        .reader()
+        .generation()?
+        .reader
+        .searcher()
+        .segment_readers()
+        .len();
     println!(
-        "{n} articles -> {} passages indexed in {build:.1}s ({:.0} articles/s, normalize + SQLite + tantivy)",
+        "{n} articles -> {} passages indexed in {build:.1}s ({:.0} articles/s, normalize + SQLite + tantivy), {segments} segments",
         status.passages,
         n as f64 / build
     );
@@ -299,6 +306,36 @@ fn main() -> anyhow::Result<()> {
             p99 / b99,
             questions.len()
         );
+    }
+    // `HELPDEX_BENCH_SWEEP=1`: what each ranking knob costs (customer, p50/p99).
+    if std::env::var("HELPDEX_BENCH_SWEEP").is_ok_and(|v| v == "1") {
+        let d = Tuning::default();
+        for (name, t) in [
+            ("default", d),
+            ("heading 0", Tuning { heading: 0.0, ..d }),
+            ("title 0", Tuning { title: 0.0, ..d }),
+            ("pairs 0", Tuning { pairs: 0.0, ..d }),
+            ("candidates 2", Tuning { candidates: 2, ..d }),
+            ("candidates 1", Tuning { candidates: 1, ..d }),
+        ] {
+            let mut lat = Vec::new();
+            for round in 0..2 {
+                for q in &questions {
+                    let query = QueryInput::new(q.as_str()).validate(Access::anonymous())?;
+                    let t0 = Instant::now();
+                    search_with(reader, &query, &t)?;
+                    if round == 1 {
+                        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+            }
+            lat.sort_by(f64::total_cmp);
+            println!(
+                "sweep {name:<14} p50 {:.3} ms, p99 {:.3} ms",
+                percentile(&lat, 0.5),
+                percentile(&lat, 0.99)
+            );
+        }
     }
     Ok(())
 }

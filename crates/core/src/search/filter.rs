@@ -210,11 +210,40 @@ impl SegmentKeep<'_> {
 /// `for_each_pruning`, so a plain disjunction of terms keeps tantivy's block-max WAND (a
 /// required filter clause in the query would turn it off): the filter is tested on each
 /// document the disjunction produces, before it can enter the top k.
+///
+/// The pruning threshold carries over from one segment to the next: once a segment has
+/// filled its top k, a document of a later segment scoring at or below that segment's k-th
+/// score can never enter the overall top k (ties go to the earlier segment), so WAND skips it
+/// from the first block instead of scoring every segment's first k matches.
 pub struct FilteredTopK {
     /// How many documents.
     pub k: usize,
     /// The documents that may be returned.
     pub keep: Keep,
+    /// The best k-th score of the segments collected so far.
+    floor: std::sync::Mutex<Score>,
+}
+
+impl FilteredTopK {
+    /// The best `k` documents among those `keep` keeps.
+    pub fn new(k: usize, keep: Keep) -> Self {
+        FilteredTopK {
+            k,
+            keep,
+            floor: std::sync::Mutex::new(Score::MIN),
+        }
+    }
+
+    fn floor(&self) -> Score {
+        *self.floor.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn raise_floor(&self, to: Score) {
+        let mut f = self.floor.lock().unwrap_or_else(|p| p.into_inner());
+        if to > *f {
+            *f = to;
+        }
+    }
 }
 
 /// A (score, doc) ordered by score for the heap (lowest score first).
@@ -285,8 +314,9 @@ impl tantivy::collector::Collector for FilteredTopK {
             return Ok(Vec::new());
         }
         let mut heap = std::collections::BinaryHeap::with_capacity(self.k + 1);
-        let mut threshold = Score::MIN;
-        weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
+        let floor = self.floor();
+        let mut threshold = floor;
+        weight.for_each_pruning(floor, reader, &mut |doc, score| {
             if !keep.contains(doc) {
                 return threshold;
             }
@@ -295,13 +325,115 @@ impl tantivy::collector::Collector for FilteredTopK {
                 heap.pop();
             }
             if heap.len() == self.k {
-                threshold = heap.peek().map_or(Score::MIN, |e| e.0);
+                threshold = heap.peek().map_or(floor, |e| e.0.max(floor));
             }
             threshold
         })?;
+        if heap.len() == self.k
+            && let Some(e) = heap.peek()
+        {
+            self.raise_floor(e.0);
+        }
         Ok(heap
             .into_iter()
             .map(|Entry(s, d)| (s, tantivy::DocAddress::new(segment_ord, d)))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::collector::TopDocs;
+    use tantivy::indexer::NoMergePolicy;
+    use tantivy::schema::{Schema, TEXT};
+    use tantivy::{Index, IndexWriter, TantivyDocument};
+
+    /// The carried-over threshold prunes nothing that belongs in the top k: over several
+    /// segments and a filter, the scores kept are those of an exhaustive search.
+    #[test]
+    fn the_top_k_is_the_exhaustive_one_across_segments() {
+        let mut sb = Schema::builder();
+        let body = sb.add_text_field("body", TEXT);
+        let index = Index::create_in_ram(sb.build());
+        let mut w: IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        w.set_merge_policy(Box::new(NoMergePolicy));
+        let mut seed = 7u64;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _segment in 0..5 {
+            for _ in 0..400 {
+                let len = 3 + next(40);
+                let text: Vec<String> = (0..len).map(|_| format!("w{}", next(60))).collect();
+                let mut d = TantivyDocument::default();
+                d.add_text(body, text.join(" "));
+                w.add_document(d).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let searcher = index.reader().unwrap().searcher();
+        assert_eq!(searcher.segment_readers().len(), 5);
+        let segments: Vec<(SegmentId, BitSet)> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| {
+                let mut b = BitSet::with_max_value(r.max_doc());
+                for d in (0..r.max_doc()).filter(|d| d % 3 != 0) {
+                    b.insert(d);
+                }
+                (r.segment_id(), b)
+            })
+            .collect();
+        let filter = Arc::new(DocFilter {
+            docs: segments.iter().map(|(_, b)| b.len() as u64).sum(),
+            segments,
+            doc_freq: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        });
+        for words in [&["w1", "w2"][..], &["w3", "w17", "w40", "w59"], &["w5"]] {
+            let query = BooleanQuery::new(
+                words
+                    .iter()
+                    .map(|t| -> (Occur, Box<dyn Query>) {
+                        (
+                            Occur::Should,
+                            Box::new(TermQuery::new(
+                                Term::from_field_text(body, t),
+                                IndexRecordOption::WithFreqs,
+                            )),
+                        )
+                    })
+                    .collect(),
+            );
+            let mut all: Vec<(Score, tantivy::DocAddress)> = searcher
+                .search(&query, &TopDocs::with_limit(10_000).order_by_score())
+                .unwrap()
+                .into_iter()
+                .filter(|(_, a)| a.doc_id % 3 != 0)
+                .collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for k in [1, 8, 48, 500] {
+                let got = searcher
+                    .search(
+                        &query,
+                        &FilteredTopK::new(k, Keep::new(vec![filter.clone()])),
+                    )
+                    .unwrap();
+                assert_eq!(got.len(), k.min(all.len()), "{words:?} k={k}");
+                for (g, want) in got.iter().zip(&all) {
+                    assert!(
+                        (g.0 - want.0).abs() < 1e-4,
+                        "{words:?} k={k}: {} vs {}",
+                        g.0,
+                        want.0
+                    );
+                    assert_ne!(g.1.doc_id % 3, 0, "a filtered-out document was returned");
+                }
+            }
+        }
     }
 }

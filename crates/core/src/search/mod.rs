@@ -106,6 +106,8 @@ pub struct Tuning {
     pub pairs: f32,
     /// Most passages of one article in the ranked list.
     pub per_article: usize,
+    /// BM25 candidates gathered per place in the list (before grouping by article; plus 16).
+    pub candidates: usize,
     /// Relevance at or above which the best article answers the question ([`relevance`]).
     pub found_relevance: f32,
     /// Weight of the BM25 score (normalised by the best one) in the fused score; 0 ranks by
@@ -124,6 +126,7 @@ impl Default for Tuning {
             text: 1.0,
             pairs: 0.5,
             per_article: 2,
+            candidates: 4,
             found_relevance: relevance::FOUND_RELEVANCE,
             bm25_weight: 1.0,
             vector_weight: VECTOR_WEIGHT,
@@ -480,14 +483,11 @@ impl Ranker<'_> {
         }
         let keep = filter::Keep::new(keep);
         // Enough candidates to fill the list with distinct articles after grouping.
-        let k = (self.q.limit * 4 + 16).min(256);
+        let k = (self.q.limit * self.tuning.candidates + 16).min(256);
         let top: Vec<(f32, DocAddress)> = if clauses.is_empty() {
             Vec::new()
         } else {
-            let collector = FilteredTopK {
-                k,
-                keep: keep.clone(),
-            };
+            let collector = FilteredTopK::new(k, keep.clone());
             self.searcher.search_with_statistics_provider(
                 &BooleanQuery::new(clauses),
                 &collector,
