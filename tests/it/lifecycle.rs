@@ -569,3 +569,85 @@ async fn changed_normalizer_options_renormalize_without_refetch() {
     let r = helpdex_sync::sync_all(engine, &cfg.sync, &Default::default()).await;
     assert_eq!(r.sources[0].renormalized, 0);
 }
+
+fn segments(engine: &helpdex_core::engine::Engine) -> usize {
+    engine
+        .reader()
+        .generation()
+        .unwrap()
+        .reader
+        .searcher()
+        .segment_readers()
+        .len()
+}
+
+/// Merging the segments changes nothing a reader sees: the same hits in the same order (and,
+/// for customers, the same scores: their statistics count only live documents they may read;
+/// an agent's are tantivy's own, which count replaced passages until a merge drops them), the
+/// same generation after a restart (the commit payload survives, no rebuild or replay), and
+/// the next sync still has nothing to do.
+#[tokio::test]
+async fn merging_segments_changes_no_answer() {
+    let env = Env::start().await;
+    ok(&env.sync().await);
+    let (id, _) = public_ids();
+    for round in 0..3 {
+        env.emu.edit_body(
+            id,
+            "en-us",
+            &format!("<p>Capybara settlement window, revision {round}.</p>"),
+        );
+        ok(&env.sync().await);
+    }
+    let before = segments(&env.engine);
+    assert!(before >= 2, "the edits made {before} segment(s)");
+    let questions = ["refund", "capybara settlement", "two-factor", "Rechnung"];
+    let answers = |engine: &helpdex_core::engine::Engine| -> Vec<Vec<String>> {
+        questions
+            .iter()
+            .flat_map(|q| [Access::anonymous(), Access::agent()].map(|a| (q, a)))
+            .map(|(q, a)| {
+                let customer = a.audience == Audience::Customer;
+                search_in(engine, q, a, 20)
+                    .hits
+                    .iter()
+                    .map(|h| match customer {
+                        true => format!("{} {:.4}", h.passage_id, h.score),
+                        false => h.passage_id.clone(),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let want = answers(&env.engine);
+    assert!(want.iter().any(|a| !a.is_empty()));
+    let generation = env.engine.reader().generation().unwrap().name.clone();
+
+    assert_eq!(env.engine.compact(1).unwrap(), before);
+    assert_eq!(segments(&env.engine), 1);
+    assert_eq!(answers(&env.engine), want);
+    assert_eq!(env.engine.compact(1).unwrap(), 0, "nothing left to merge");
+
+    let Env {
+        emu,
+        dir,
+        engine,
+        cfg,
+    } = env;
+    drop(engine);
+    let engine = std::sync::Arc::new(
+        helpdex_core::engine::Engine::open(dir.path(), cfg.normalize.clone()).unwrap(),
+    );
+    assert_eq!(engine.reader().generation().unwrap().name, generation);
+    assert_eq!(segments(&engine), 1);
+    assert_eq!(answers(&engine), want);
+    let env = Env {
+        emu,
+        dir,
+        engine,
+        cfg,
+    };
+    let r = env.sync().await;
+    ok(&r);
+    assert_eq!(r.index_writes, 0, "{r:?}");
+}
