@@ -21,7 +21,9 @@
 //! With `HELPDEX_EMBEDDING_MODEL=DIR` (`scripts/fetch-model` fetches all-MiniLM-L6-v2), every
 //! passage is embedded after the sync (passages/s reported) and two more rows are measured:
 //! `dense` (vectors alone) and `hybrid` (the default fusion); latencies then include embedding
-//! the question. `HELPDEX_EVAL_SWEEP=vector` sweeps the fusion weight.
+//! the question. `HELPDEX_EVAL_SWEEP=vector` sweeps the fusion weight,
+//! `HELPDEX_EVAL_SWEEP=candidates` the BM25 candidates per place, `fields` the title and
+//! heading weights.
 //!
 //! `cargo bench --bench eval [-- wix|techqa|multi|all]` (default all). The labelled sets are read
 //! from `$HELPDEX_EVAL_DIR`, else `../shared/eval` beside the repository. `HELPDEX_EVAL_SWEEP=1`
@@ -913,6 +915,8 @@ async fn evaluate(set: &Dataset, sweep: &str) -> anyhow::Result<()> {
         "1" => run_sweep(set, &synced.engine, true),
         "found" => run_sweep(set, &synced.engine, false),
         "vector" => sweep_vector(set, &synced.engine),
+        "candidates" => sweep_candidates(set, &synced.engine),
+        "fields" => sweep_fields(set, &synced.engine),
         _ => {}
     }
     synced.emu.shutdown().await;
@@ -931,7 +935,7 @@ fn run_sweep(set: &Dataset, engine: &Engine, ranking: bool) {
 fn sweep_ranking(set: &Dataset, engine: &Engine) {
     println!("-- sweep (title, heading, pairs, per_article): hit@1 MRR@10 hit@10 passage@1");
     for title in [0.5, 1.0, 2.0] {
-        for heading in [0.5, 1.0, 1.5] {
+        for heading in [0.0, 0.5, 1.0, 1.5] {
             for pairs in [0.0, 0.25, 0.5, 1.0] {
                 for per_article in [1, 2, 3] {
                     let t = Tuning {
@@ -973,6 +977,45 @@ fn sweep_vector(set: &Dataset, engine: &Engine) {
         eprintln!(
             "RESULT set={} sweep=vector w={w} hit1={} mrr={} hit10={} p1={}",
             set.name, m[0].1, m[3].1, m[2].1, m[5].1
+        );
+    }
+}
+
+/// BM25 candidates gathered per place before grouping (fewer is faster at scale).
+fn sweep_candidates(set: &Dataset, engine: &Engine) {
+    println!("-- sweep candidates: hit@1 MRR@10 hit@10 passage@1");
+    for c in [1, 2, 3, 4, 6] {
+        let t = Tuning {
+            candidates: c,
+            ..Tuning::default()
+        };
+        let mut s = Scores::default();
+        for q in &set.questions {
+            s.record(q, helpdex(engine, q, &t));
+        }
+        let m = s.metrics();
+        println!("   {c:>2}   {} {} {} {}", m[0].1, m[3].1, m[2].1, m[5].1);
+    }
+}
+
+/// Which fields a question's words are looked up in (each field is one more posting list per
+/// word, the main cost of a search at scale).
+fn sweep_fields(set: &Dataset, engine: &Engine) {
+    println!("-- sweep (title, heading): hit@1 MRR@10 hit@10 passage@1");
+    for (title, heading) in [(1.0, 1.0), (1.0, 0.0), (1.5, 0.0), (0.0, 1.0), (0.5, 0.5)] {
+        let t = Tuning {
+            title,
+            heading,
+            ..Tuning::default()
+        };
+        let mut s = Scores::default();
+        for q in &set.questions {
+            s.record(q, helpdex(engine, q, &t));
+        }
+        let m = s.metrics();
+        println!(
+            "   {title:>4} {heading:>4}   {} {} {} {}",
+            m[0].1, m[3].1, m[2].1, m[5].1
         );
     }
 }

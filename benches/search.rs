@@ -316,7 +316,7 @@ fn main() -> anyhow::Result<()> {
             ("title 0", Tuning { title: 0.0, ..d }),
             ("pairs 0", Tuning { pairs: 0.0, ..d }),
             ("candidates 2", Tuning { candidates: 2, ..d }),
-            ("candidates 1", Tuning { candidates: 1, ..d }),
+            ("candidates 4", Tuning { candidates: 4, ..d }),
         ] {
             let mut lat = Vec::new();
             for round in 0..2 {

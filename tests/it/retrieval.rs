@@ -249,6 +249,60 @@ async fn results_are_grouped_by_article() {
     }
 }
 
+/// One long article whose many passages outscore everything else cannot shorten the list:
+/// when grouping leaves places empty, the candidates are gathered again, wider, and the other
+/// articles that match fill them.
+#[tokio::test]
+async fn a_crowding_article_does_not_shorten_the_list() {
+    let env = Env::start().await;
+    let arts = fixture_articles();
+    let public: Vec<u64> = arts
+        .iter()
+        .filter(|f| {
+            f["article"]["user_segment_ids"]
+                .as_array()
+                .is_none_or(|v| v.is_empty())
+                && !f["article"]["draft"].as_bool().unwrap_or(false)
+                && !f["archived"].as_bool().unwrap_or(false)
+                && f["article"]["body"].is_string()
+        })
+        .map(|f| f["article"]["id"].as_u64().unwrap())
+        .take(4)
+        .collect();
+    let long: String = (0..60)
+        .map(|i| {
+            format!("<h2>Part {i}</h2><p>Zebrafish zebrafish zebrafish husbandry, step {i}.</p>")
+        })
+        .collect();
+    env.emu.edit_body(public[0], "en-us", &long);
+    for id in &public[1..] {
+        env.emu.edit_body(
+            *id,
+            "en-us",
+            "<p>A note on zebrafish among many other words here.</p>",
+        );
+    }
+    ok(&env.sync().await);
+    let r = ask(&env, "zebrafish", Some("en-us"));
+    let articles: std::collections::HashSet<u64> = r.hits.iter().map(|h| h.article_id).collect();
+    assert_eq!(
+        articles,
+        public.iter().copied().collect(),
+        "{:#?}",
+        r.hits
+            .iter()
+            .map(|h| (h.article_id, h.score))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(r.hits.len(), 2 + public.len() - 1);
+    assert_eq!(r.hits[0].article_id, public[0]);
+    assert_eq!(
+        r.hits[0].also.len(),
+        3,
+        "further passages listed under the best hit"
+    );
+}
+
 /// Every hit has a stable passage id: the same while its passage is unchanged, gone when it
 /// changes.
 #[tokio::test]

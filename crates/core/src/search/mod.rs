@@ -93,12 +93,22 @@ pub enum MatchedBy {
 /// Most further passages listed under one hit.
 const MAX_ALSO: usize = 3;
 
+/// Most candidates gathered for one list.
+const MAX_CANDIDATES: usize = 256;
+
+/// A place in the list: its passage, and the article's further passages listed under it.
+type Place = (Candidate, Vec<Candidate>);
+
 /// The ranking knobs, chosen on the project's own question sets (figures in the README).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tuning {
     /// Weight of a title match.
     pub title: f32,
-    /// Weight of a heading match.
+    /// Weight of a match in the passage's heading field. Each field is one more posting list
+    /// per question word (dropping this one made a search at 100k articles 18% faster, and
+    /// ranked the shared sets the same, HELPDEX_EVAL_SWEEP=fields), but a heading that names
+    /// the answer ("How long refunds take") is what lets its passage win over a passage that
+    /// merely shares words: kept.
     pub heading: f32,
     /// Weight of a text match.
     pub text: f32,
@@ -107,6 +117,8 @@ pub struct Tuning {
     /// Most passages of one article in the ranked list.
     pub per_article: usize,
     /// BM25 candidates gathered per place in the list (before grouping by article; plus 16).
+    /// 1 to 6 rank identically on the project's sets (HELPDEX_EVAL_SWEEP=candidates); fewer
+    /// is faster at scale, and a list that grouping leaves short is gathered again, wider.
     pub candidates: usize,
     /// Relevance at or above which the best article answers the question ([`relevance`]).
     pub found_relevance: f32,
@@ -126,7 +138,7 @@ impl Default for Tuning {
             text: 1.0,
             pairs: 0.5,
             per_article: 2,
-            candidates: 4,
+            candidates: 1,
             found_relevance: relevance::FOUND_RELEVANCE,
             bm25_weight: 1.0,
             vector_weight: VECTOR_WEIGHT,
@@ -482,79 +494,18 @@ impl Ranker<'_> {
             return Ok(resp);
         }
         let keep = filter::Keep::new(keep);
-        // Enough candidates to fill the list with distinct articles after grouping.
-        let k = (self.q.limit * self.tuning.candidates + 16).min(256);
-        let top: Vec<(f32, DocAddress)> = if clauses.is_empty() {
-            Vec::new()
-        } else {
-            let collector = FilteredTopK::new(k, keep.clone());
-            self.searcher.search_with_statistics_provider(
-                &BooleanQuery::new(clauses),
-                &collector,
-                self.stats,
-            )?
-        };
-        let top = match &model {
-            Some(model) => self.fuse(model.as_ref(), top, &keep, k)?,
-            None => top
-                .into_iter()
-                .map(|(s, a)| (s, a, MatchedBy::Bm25))
-                .collect(),
-        };
-        let preferred: HashSet<u64> = plan.preferred.iter().map(|l| locale_key(l)).collect();
-        let mut columns: HashMap<u32, (Column<u64>, Column<u64>)> = HashMap::new();
-        let mut candidates = Vec::with_capacity(top.len());
-        for (score, addr, matched) in top {
-            let (articles, locales) = match columns.entry(addr.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let fast = self.searcher.segment_reader(addr.segment_ord).fast_fields();
-                    e.insert((fast.u64("article_key")?, fast.u64("locale_key")?))
-                }
-            };
-            let article = articles.first(addr.doc_id).unwrap_or_default();
-            let locale = locales.first(addr.doc_id).unwrap_or_default();
-            candidates.push(Candidate {
-                score,
-                addr,
-                article,
-                fallback: !preferred.is_empty() && !preferred.contains(&locale),
-                matched,
-            });
-        }
-        // An article found in the question's language is answered in it: its source-locale
-        // passages give way. One found only in its source locale keeps them (marked).
-        let in_language: HashSet<u64> = candidates
-            .iter()
-            .filter(|c| !c.fallback)
-            .map(|c| c.article)
-            .collect();
-        candidates.retain(|c| !c.fallback || !in_language.contains(&c.article));
-
-        // Group: at most `per_article` places per article; the rest listed under its best hit.
-        let mut places: Vec<(Candidate, Vec<Candidate>)> = Vec::new();
-        let mut by_article: HashMap<u64, (usize, usize)> = HashMap::new();
-        for c in candidates {
-            match by_article.get_mut(&c.article) {
-                Some((first, n)) if *n >= self.tuning.per_article => {
-                    if places[*first].1.len() < MAX_ALSO {
-                        places[*first].1.push(c);
-                    }
-                }
-                Some((_, n)) => {
-                    if places.len() < self.q.limit {
-                        *n += 1;
-                        places.push((c, Vec::new()));
-                    }
-                }
-                None => {
-                    if places.len() < self.q.limit {
-                        by_article.insert(c.article, (places.len(), 1));
-                        places.push((c, Vec::new()));
-                    }
-                }
+        let query = (!clauses.is_empty()).then(|| BooleanQuery::new(clauses));
+        // Candidates for the list: `candidates` per place, plus some. When one article's
+        // passages crowd them so that grouping cannot fill the list, gather again, wider.
+        let mut k = (self.q.limit * self.tuning.candidates + 16).min(MAX_CANDIDATES);
+        let places = loop {
+            let (places, exhausted) =
+                self.places(query.as_ref(), model.as_ref(), plan, &keep, k)?;
+            if places.len() >= self.q.limit || exhausted || k >= MAX_CANDIDATES {
+                break places;
             }
-        }
+            k = (k * 4).min(MAX_CANDIDATES);
+        };
         let best_article = places.first().map(|(c, _)| c.article);
         let mut best_texts = Vec::new();
         let mut snippets = Snippets::new(self);
@@ -596,6 +547,95 @@ impl Ranker<'_> {
         };
         resp.found = !resp.hits.is_empty() && resp.relevance >= self.tuning.found_relevance;
         Ok(resp)
+    }
+
+    /// The best `k` candidates (BM25, fused with the vector side when there is a model),
+    /// grouped into the list's places: at most `per_article` places per article, the rest
+    /// listed under its best hit. Also says whether the candidates were all there are (fewer
+    /// than `k` matched), so that a wider gathering would find nothing more.
+    fn places(
+        &self,
+        query: Option<&BooleanQuery>,
+        model: Option<&Arc<dyn crate::vectors::TextEmbedder>>,
+        plan: &plan::Plan,
+        keep: &filter::Keep,
+        k: usize,
+    ) -> Result<(Vec<Place>, bool), QueryError> {
+        let top: Vec<(f32, DocAddress)> = match query {
+            None => Vec::new(),
+            Some(query) => self.searcher.search_with_statistics_provider(
+                query,
+                &FilteredTopK::new(k, keep.clone()),
+                self.stats,
+            )?,
+        };
+        let mut exhausted = top.len() < k;
+        let top = match model {
+            Some(model) => {
+                let fused = self.fuse(model.as_ref(), top, keep, k)?;
+                exhausted &= fused.len() < k;
+                fused
+            }
+            None => top
+                .into_iter()
+                .map(|(s, a)| (s, a, MatchedBy::Bm25))
+                .collect(),
+        };
+        let preferred: HashSet<u64> = plan.preferred.iter().map(|l| locale_key(l)).collect();
+        let mut columns: HashMap<u32, (Column<u64>, Column<u64>)> = HashMap::new();
+        let mut candidates = Vec::with_capacity(top.len());
+        for (score, addr, matched) in top {
+            let (articles, locales) = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let fast = self.searcher.segment_reader(addr.segment_ord).fast_fields();
+                    e.insert((fast.u64("article_key")?, fast.u64("locale_key")?))
+                }
+            };
+            let article = articles.first(addr.doc_id).unwrap_or_default();
+            let locale = locales.first(addr.doc_id).unwrap_or_default();
+            candidates.push(Candidate {
+                score,
+                addr,
+                article,
+                fallback: !preferred.is_empty() && !preferred.contains(&locale),
+                matched,
+            });
+        }
+        // An article found in the question's language is answered in it: its source-locale
+        // passages give way. One found only in its source locale keeps them (marked).
+        let in_language: HashSet<u64> = candidates
+            .iter()
+            .filter(|c| !c.fallback)
+            .map(|c| c.article)
+            .collect();
+        candidates.retain(|c| !c.fallback || !in_language.contains(&c.article));
+
+        // Group: at most `per_article` places per article; the rest listed under its best hit.
+        let mut places: Vec<Place> = Vec::new();
+        let mut by_article: HashMap<u64, (usize, usize)> = HashMap::new();
+        for c in candidates {
+            match by_article.get_mut(&c.article) {
+                Some((first, n)) if *n >= self.tuning.per_article => {
+                    if places[*first].1.len() < MAX_ALSO {
+                        places[*first].1.push(c);
+                    }
+                }
+                Some((_, n)) => {
+                    if places.len() < self.q.limit {
+                        *n += 1;
+                        places.push((c, Vec::new()));
+                    }
+                }
+                None => {
+                    if places.len() < self.q.limit {
+                        by_article.insert(c.article, (places.len(), 1));
+                        places.push((c, Vec::new()));
+                    }
+                }
+            }
+        }
+        Ok((places, exhausted))
     }
 
     /// Hybrid ranking: the BM25 candidates and the nearest passage vectors (both among `keep`,
