@@ -96,6 +96,9 @@ const MAX_ALSO: usize = 3;
 /// Most candidates gathered for one list.
 const MAX_CANDIDATES: usize = 256;
 
+/// Least BM25 candidates per place when the vector side is fused in.
+const HYBRID_CANDIDATES: usize = 4;
+
 /// A place in the list: its passage, and the article's further passages listed under it.
 type Place = (Candidate, Vec<Candidate>);
 
@@ -497,7 +500,14 @@ impl Ranker<'_> {
         let query = (!clauses.is_empty()).then(|| BooleanQuery::new(clauses));
         // Candidates for the list: `candidates` per place, plus some. When one article's
         // passages crowd them so that grouping cannot fill the list, gather again, wider.
-        let mut k = (self.q.limit * self.tuning.candidates + 16).min(MAX_CANDIDATES);
+        // Fused ranking lifts BM25 candidates far down the list (4 per place: with 1, WixQA's
+        // hybrid hit@10 fell from .988 to .975); next to embedding the question they cost
+        // nothing.
+        let per_place = match model {
+            Some(_) => self.tuning.candidates.max(HYBRID_CANDIDATES),
+            None => self.tuning.candidates,
+        };
+        let mut k = (self.q.limit * per_place + 16).min(MAX_CANDIDATES);
         let places = loop {
             let (places, exhausted) =
                 self.places(query.as_ref(), model.as_ref(), plan, &keep, k)?;
