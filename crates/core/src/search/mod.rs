@@ -716,10 +716,24 @@ impl Ranker<'_> {
         };
         let words = weigh(question_terms(family, &self.q.text), fields.text);
         let pairs = weigh(question_pairs(family, &self.q.text), fields.pairs);
+        // Each distinct text once: the title comes with every passage, and a heading the text
+        // starts with (its own line) adds no word and no pair the text lacks.
+        let mut seen = HashSet::new();
+        let texts: Vec<&str> = texts
+            .iter()
+            .map(String::as_str)
+            .filter(|t| {
+                !t.is_empty()
+                    && !texts.iter().any(|o| {
+                        o.len() > t.len() && o.starts_with(t) && o.as_bytes()[t.len()] == b'\n'
+                    })
+                    && seen.insert(*t)
+            })
+            .collect();
         let tokens = |variant| {
             let mut out = HashSet::new();
             let mut a = analyzer(family, variant);
-            for text in texts {
+            for text in &texts {
                 let mut stream = a.token_stream(text);
                 while stream.advance() {
                     out.insert(stream.token().text.clone());
