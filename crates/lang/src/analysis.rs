@@ -25,8 +25,8 @@ use crate::pairs::PairFilter;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, Stemmer, TextAnalyzer,
-    TextAnalyzerBuilder, Token, TokenStream, TokenizerManager,
+    AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, TextAnalyzer, TextAnalyzerBuilder,
+    Token, TokenStream, TokenizerManager,
 };
 
 /// Which of a family's analyzers.
@@ -270,7 +270,7 @@ pub fn analyzer_with_order(family: Family, variant: Variant, fold_first: bool) -
         b = b.filter_dynamic(AsciiFoldingFilter);
     }
     if let Some(lang) = stemmer {
-        b = b.filter_dynamic(Stemmer::new(lang));
+        b = b.filter_dynamic(crate::stem::MemoStemmer(lang));
     }
     if !fold_first {
         b = b.filter_dynamic(AsciiFoldingFilter);

@@ -18,6 +18,7 @@ pub mod filters;
 pub mod lang;
 pub mod pairs;
 pub mod schema;
+pub mod stem;
 #[rustfmt::skip]
 mod stopwords;
 
