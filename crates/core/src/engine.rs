@@ -62,35 +62,37 @@ pub enum EngineError {
 
 type Result<T> = std::result::Result<T, EngineError>;
 
-/// Which segments [`Engine::compact`] merges, given each one's id and live documents: all of
-/// them after a large write (a first sync, a rebuild), but only the smaller ones when one
-/// segment holds three quarters of the documents, so that a sync of 1% edits merges about 1% of
-/// the index instead of rewriting all of it.
-pub fn segments_to_merge<Id: Copy>(sizes: &[(Id, u32)]) -> Vec<Id> {
-    let total: u64 = sizes.iter().map(|(_, n)| u64::from(*n)).sum();
-    let Some(largest) = sizes.iter().map(|(_, n)| *n).max() else {
-        return Vec::new();
-    };
-    if u64::from(largest) * 4 >= total * 3 {
-        let mut skipped = false;
-        sizes
-            .iter()
-            .filter(|(_, n)| {
-                let keep = !skipped && *n == largest;
-                skipped |= keep;
-                !keep
-            })
-            .map(|(id, _)| *id)
-            .collect()
-    } else {
-        sizes.iter().map(|(id, _)| *id).collect()
-    }
+/// How much [`Engine::compact`] merges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compaction {
+    /// Everything into one segment: after a first sync into an empty index and after a
+    /// rebuild, when every segment was just written anyway.
+    Full,
+    /// After any other run, when more than [`MAX_SEGMENTS`] are left: the small segments
+    /// (under 1/16 of the documents each) into one, so a sync of edits merges about what it
+    /// wrote, never the whole index.
+    Small,
 }
 
-/// Most index segments a finished sync run or rebuild leaves before [`Engine::compact`] merges
-/// them into one: tantivy's merge policy already merges groups of 8 similar-size segments, so
-/// a full merge is left for large writes (a first sync, a rebuild, many runs' worth of edits).
+/// Segments tantivy's merge policy (groups of 8 similar-size segments) may leave before
+/// [`Compaction::Small`] merges the small ones.
 pub const MAX_SEGMENTS: usize = 8;
+
+/// Which segments [`Engine::compact`] merges, given each one's id and live documents.
+pub fn segments_to_merge<Id: Copy>(sizes: &[(Id, u32)], how: Compaction) -> Vec<Id> {
+    match how {
+        Compaction::Full => sizes.iter().map(|(id, _)| *id).collect(),
+        Compaction::Small if sizes.len() <= MAX_SEGMENTS => Vec::new(),
+        Compaction::Small => {
+            let total: u64 = sizes.iter().map(|(_, n)| u64::from(*n)).sum();
+            sizes
+                .iter()
+                .filter(|(_, n)| u64::from(*n) * 16 < total)
+                .map(|(id, _)| *id)
+                .collect()
+        }
+    }
+}
 
 /// Named crash points, honoured when `HELPDEX_FAILPOINT` names one: the process aborts there.
 /// Used by the crash-recovery tests against the real binary; inert otherwise.
@@ -194,6 +196,8 @@ pub struct Engine {
     normalize: NormalizeOptions,
     /// Held for the engine's lifetime: the OS releases it when the process dies.
     _lock: File,
+    /// A run started on an empty index (a first sync): it ends with one segment.
+    fresh_run: std::sync::atomic::AtomicBool,
 }
 
 fn tantivy_root(data_dir: &Path) -> PathBuf {
@@ -304,6 +308,7 @@ impl Engine {
             reader,
             normalize,
             _lock: lock,
+            fresh_run: std::sync::atomic::AtomicBool::new(false),
         };
         if needs_rebuild {
             engine.rebuild()?;
@@ -336,6 +341,8 @@ impl Engine {
         let w = self.lock();
         w.store.ensure_source(source, base_url)?;
         w.store.mark_started(source)?;
+        self.fresh_run
+            .store(w.live.num_docs() == 0, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -351,7 +358,14 @@ impl Engine {
             .store
             .mark_finished(source, error, report, full_sweep_at)?;
         // A failed merge costs search speed, not data: the run still counts as finished.
-        match self.compact(MAX_SEGMENTS) {
+        let full = self
+            .fresh_run
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        match self.compact(if full {
+            Compaction::Full
+        } else {
+            Compaction::Small
+        }) {
             Ok(0) => {}
             Ok(n) => tracing::info!(segments = n, "merged the index's segments into one"),
             Err(e) => tracing::warn!(error = %e, "could not merge the index's segments"),
@@ -428,7 +442,7 @@ impl Engine {
         if old.dir != dir {
             remove_dir_logged(&old.dir);
         }
-        if let Err(e) = self.compact(MAX_SEGMENTS) {
+        if let Err(e) = self.compact(Compaction::Full) {
             tracing::warn!(error = %e, "could not merge the rebuilt index's segments");
         }
         Ok(RebuildReport {
@@ -439,15 +453,14 @@ impl Engine {
         })
     }
 
-    /// When the live index has more than `max` segments, merges them ([`segments_to_merge`])
-    /// and returns how many were merged (0: nothing to do). Each search looks every question
-    /// term up and opens its postings once per segment; after a large sync tantivy's merge
-    /// policy leaves up to 8 segments per size level (measured at 100k articles: 9 segments,
-    /// search p50 1.31 ms; merged, 1.15 ms). The merge is started under the writer lock and
-    /// waited for outside it: syncs and webhooks go on committing, readers keep the old
-    /// segments until the merged one is published with the same commit payload. A process
-    /// killed mid-merge leaves only unreferenced files, collected by the next writer.
-    pub fn compact(&self, max: usize) -> Result<usize> {
+    /// Merges segments of the live index ([`segments_to_merge`]) and returns how many were
+    /// merged (0: nothing to do). Each search looks every question term up and opens its
+    /// postings once per segment (measured at 100k articles: 9 segments, search p50 1.31 ms;
+    /// one, 1.15 ms). The merge is started under the writer lock and waited for outside it:
+    /// syncs and webhooks go on committing, readers keep the old segments until the merged one
+    /// is published with the same commit payload. A process killed mid-merge leaves only
+    /// unreferenced files, collected by the next writer.
+    pub fn compact(&self, how: Compaction) -> Result<usize> {
         let (merge, live, n) = {
             let mut w = self.lock();
             let metas = w
@@ -455,11 +468,8 @@ impl Engine {
                 .index
                 .searchable_segment_metas()
                 .map_err(IndexError::from)?;
-            if metas.len() <= max {
-                return Ok(0);
-            }
             let sizes: Vec<_> = metas.iter().map(|m| (m.id(), m.num_docs())).collect();
-            let ids = segments_to_merge(&sizes);
+            let ids = segments_to_merge(&sizes, how);
             if ids.len() < 2 {
                 return Ok(0);
             }
@@ -636,19 +646,25 @@ mod tests {
     use super::segments_to_merge;
 
     #[test]
-    fn a_large_write_merges_everything_small_edits_only_the_small_segments() {
-        // A first sync: segments of similar sizes.
-        assert_eq!(
-            segments_to_merge(&[(1, 60_000), (2, 50_000), (3, 50_000), (4, 9_000)]),
-            [1, 2, 3, 4]
-        );
-        // Edits after a merge: one segment holds nearly everything.
-        assert_eq!(
-            segments_to_merge(&[(1, 400), (2, 450_000), (3, 300), (4, 500)]),
-            [1, 3, 4]
-        );
-        // Two equally large segments count once each.
-        assert_eq!(segments_to_merge(&[(1, 10), (2, 10)]), [1, 2]);
-        assert!(segments_to_merge::<u8>(&[]).is_empty());
+    fn a_first_sync_merges_everything_later_runs_only_the_small_segments() {
+        use super::Compaction::{Full, Small};
+        let first = [(1, 60_000), (2, 50_000), (3, 50_000), (4, 9_000)];
+        assert_eq!(segments_to_merge(&first, Full), [1, 2, 3, 4]);
+        // Few segments: nothing to do after an ordinary run.
+        assert!(segments_to_merge(&first, Small).is_empty());
+        // Edits after it: the big segments stay, the small ones merge.
+        let edited = [
+            (1, 250_000),
+            (2, 240_000),
+            (3, 260_000),
+            (4, 400),
+            (5, 300),
+            (6, 500),
+            (7, 100),
+            (8, 90),
+            (9, 700),
+        ];
+        assert_eq!(segments_to_merge(&edited, Small), [4, 5, 6, 7, 8, 9]);
+        assert!(segments_to_merge::<u8>(&[], Full).is_empty());
     }
 }

@@ -187,19 +187,24 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// Standardised cosine of any document with a vector (`None` without one).
-    pub fn z(&self, cache: &VectorCache, addr: DocAddress) -> Option<f32> {
-        let map = self.maps.get(addr.segment_ord as usize)?.as_ref()?;
-        let row = *map.get(addr.doc_id as usize)?;
-        if row == NONE {
-            return None;
-        }
+    /// Standardised cosines of `addrs` (`None` for a document without a vector), all read
+    /// under one lock of the cache.
+    pub fn z(&self, cache: &VectorCache, addrs: &[DocAddress]) -> Vec<Option<f32>> {
         let guard = cache.inner.read().unwrap_or_else(|p| p.into_inner());
-        let loaded = guard.as_ref()?;
-        if row as usize >= loaded.rows.scales.len() {
-            return None;
-        }
-        Some((loaded.rows.score(row, &self.q, self.q_scale) - self.mean) / self.std)
+        let Some(loaded) = guard.as_ref() else {
+            return vec![None; addrs.len()];
+        };
+        addrs
+            .iter()
+            .map(|addr| {
+                let map = self.maps.get(addr.segment_ord as usize)?.as_ref()?;
+                let row = *map.get(addr.doc_id as usize)?;
+                if row == NONE || row as usize >= loaded.rows.scales.len() {
+                    return None;
+                }
+                Some((loaded.rows.score(row, &self.q, self.q_scale) - self.mean) / self.std)
+            })
+            .collect()
     }
 }
 

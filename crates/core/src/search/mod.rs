@@ -685,12 +685,13 @@ impl Ranker<'_> {
                 .or_insert((0.0, MatchedBy::Vector));
         }
         let t = self.tuning;
+        let all: Vec<(DocAddress, (f32, MatchedBy))> = all.into_iter().collect();
+        let addrs: Vec<DocAddress> = all.iter().map(|(a, _)| *a).collect();
+        let zs = dense.z(cache, &addrs);
         let mut out: Vec<(f32, DocAddress, MatchedBy)> = all
             .into_iter()
-            .map(|(a, (b, m))| {
-                let z = dense.z(cache, a).unwrap_or(0.0);
-                (t.bm25_weight * b + t.vector_weight * z, a, m)
-            })
+            .zip(zs)
+            .map(|((a, (b, m)), z)| (t.bm25_weight * b + t.vector_weight * z.unwrap_or(0.0), a, m))
             .collect();
         out.sort_by(|x, y| {
             y.0.total_cmp(&x.0)
