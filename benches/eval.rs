@@ -923,6 +923,15 @@ async fn evaluate(set: &Dataset, sweep: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every question of `set` answered with `t`.
+fn scores_with(set: &Dataset, engine: &Engine, t: &Tuning) -> Scores {
+    let mut s = Scores::default();
+    for q in &set.questions {
+        s.record(q, helpdex(engine, q, t));
+    }
+    s
+}
+
 /// The grid the defaults were chosen on: MRR@10, hit@1 and passage@1 for each setting, and
 /// the found rule's error rates at several thresholds.
 fn run_sweep(set: &Dataset, engine: &Engine, ranking: bool) {
@@ -945,10 +954,7 @@ fn sweep_ranking(set: &Dataset, engine: &Engine) {
                         per_article,
                         ..Tuning::default()
                     };
-                    let mut s = Scores::default();
-                    for q in &set.questions {
-                        s.record(q, helpdex(engine, q, &t));
-                    }
+                    let s = scores_with(set, engine, &t);
                     let m = s.metrics();
                     println!(
                         "   {title:>4} {heading:>4} {pairs:>5} {per_article}   {} {} {} {}",
@@ -968,10 +974,7 @@ fn sweep_vector(set: &Dataset, engine: &Engine) {
             vector_weight: w,
             ..Tuning::default()
         };
-        let mut s = Scores::default();
-        for q in &set.questions {
-            s.record(q, helpdex(engine, q, &t));
-        }
+        let s = scores_with(set, engine, &t);
         let m = s.metrics();
         println!("   {w:>5}   {} {} {} {}", m[0].1, m[3].1, m[2].1, m[5].1);
         eprintln!(
@@ -989,10 +992,7 @@ fn sweep_candidates(set: &Dataset, engine: &Engine) {
             candidates: c,
             ..Tuning::default()
         };
-        let mut s = Scores::default();
-        for q in &set.questions {
-            s.record(q, helpdex(engine, q, &t));
-        }
+        let s = scores_with(set, engine, &t);
         let m = s.metrics();
         println!("   {c:>2}   {} {} {} {}", m[0].1, m[3].1, m[2].1, m[5].1);
     }
@@ -1008,10 +1008,7 @@ fn sweep_fields(set: &Dataset, engine: &Engine) {
             heading,
             ..Tuning::default()
         };
-        let mut s = Scores::default();
-        for q in &set.questions {
-            s.record(q, helpdex(engine, q, &t));
-        }
+        let s = scores_with(set, engine, &t);
         let m = s.metrics();
         println!(
             "   {title:>4} {heading:>4}   {} {} {} {}",
@@ -1027,10 +1024,7 @@ fn sweep_found(set: &Dataset, engine: &Engine) {
             found_relevance: c,
             ..Tuning::default()
         };
-        let mut s = Scores::default();
-        for q in &set.questions {
-            s.record(q, helpdex(engine, q, &t));
-        }
+        let s = scores_with(set, engine, &t);
         println!(
             "   {c:.2}   FN {}/{}  FP {}/{}",
             s.false_negatives, s.answerable, s.false_positives, s.unanswerable
