@@ -10,14 +10,7 @@ use std::time::Duration;
 /// A published, public article with a German translation, and one without.
 fn public_ids() -> (u64, u64) {
     let arts = fixture_articles();
-    let public = |f: &&serde_json::Value| {
-        f["article"]["user_segment_ids"]
-            .as_array()
-            .is_none_or(|v| v.is_empty())
-            && !f["article"]["draft"].as_bool().unwrap_or(false)
-            && !f["archived"].as_bool().unwrap_or(false)
-            && f["article"]["body"].is_string()
-    };
+    let public = |f: &&serde_json::Value| is_public_fixture(f);
     let has_de = |f: &serde_json::Value| {
         f["translations"]
             .as_array()

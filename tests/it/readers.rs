@@ -198,14 +198,7 @@ fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 fn public_article() -> u64 {
     fixture_articles()
         .into_iter()
-        .find(|f| {
-            f["article"]["user_segment_ids"]
-                .as_array()
-                .is_none_or(|v| v.is_empty())
-                && !f["article"]["draft"].as_bool().unwrap_or(false)
-                && !f["archived"].as_bool().unwrap_or(false)
-                && f["article"]["body"].is_string()
-        })
+        .find(is_public_fixture)
         .unwrap()["article"]["id"]
         .as_u64()
         .unwrap()

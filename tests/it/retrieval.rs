@@ -258,14 +258,7 @@ async fn a_crowding_article_does_not_shorten_the_list() {
     let arts = fixture_articles();
     let public: Vec<u64> = arts
         .iter()
-        .filter(|f| {
-            f["article"]["user_segment_ids"]
-                .as_array()
-                .is_none_or(|v| v.is_empty())
-                && !f["article"]["draft"].as_bool().unwrap_or(false)
-                && !f["archived"].as_bool().unwrap_or(false)
-                && f["article"]["body"].is_string()
-        })
+        .filter(|f| is_public_fixture(f))
         .map(|f| f["article"]["id"].as_u64().unwrap())
         .take(4)
         .collect();

@@ -36,6 +36,16 @@ pub fn fixture_articles() -> Vec<serde_json::Value> {
     out
 }
 
+/// A fixture article that is published, public and has a body.
+pub fn is_public_fixture(f: &serde_json::Value) -> bool {
+    f["article"]["user_segment_ids"]
+        .as_array()
+        .is_none_or(|v| v.is_empty())
+        && !f["article"]["draft"].as_bool().unwrap_or(false)
+        && !f["archived"].as_bool().unwrap_or(false)
+        && f["article"]["body"].is_string()
+}
+
 pub struct Env {
     pub emu: Emulator,
     pub dir: tempfile::TempDir,
