@@ -307,6 +307,7 @@ pub fn search_with(
         locales: &locales,
         q,
         tuning,
+        question_vector: std::cell::OnceCell::new(),
     }
     .run(&plan)?;
     if resp.hits.is_empty()
@@ -443,6 +444,8 @@ struct Ranker<'a> {
     locales: &'a [String],
     q: &'a contract::Query,
     tuning: &'a Tuning,
+    /// The question's embedding, once computed.
+    question_vector: std::cell::OnceCell<Vec<f32>>,
 }
 
 impl Ranker<'_> {
@@ -670,8 +673,15 @@ impl Ranker<'_> {
         if cache.is_empty(model.model_id()) {
             return Ok(plain(bm25));
         }
-        let query = model.embed_query(&self.q.text)?;
-        let Some(dense) = cache.scan(self.searcher, keep, &query, k) else {
+        // Embedded once per search, though a crowded list gathers candidates twice.
+        let query = match self.question_vector.get() {
+            Some(v) => v,
+            None => {
+                let v = model.embed_query(&self.q.text)?;
+                self.question_vector.get_or_init(|| v)
+            }
+        };
+        let Some(dense) = cache.scan(self.searcher, keep, query, k) else {
             return Ok(plain(bm25));
         };
         let best = bm25.first().map_or(1.0, |b| b.0).max(f32::EPSILON);
