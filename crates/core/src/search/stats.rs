@@ -13,7 +13,7 @@ use crate::model::Audience;
 use std::sync::Arc;
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocSet, Searcher, TERMINATED, Term};
+use tantivy::{Searcher, Term};
 
 /// The statistics provider of one search.
 pub struct AudienceStats<'a> {
@@ -96,15 +96,19 @@ impl Bm25StatisticsProvider for AudienceStats<'_> {
         for (ord, reader) in self.searcher.segment_readers().iter().enumerate() {
             let Some(bits) = v.segment(ord) else { continue };
             let inverted = reader.inverted_index(term.field())?;
-            let Some(mut postings) = inverted.read_postings(term, IndexRecordOption::Basic)? else {
+            // Block by block (128 decoded doc ids at a time): a common word's list is walked
+            // once per index state, on its first search, and this is that search's main cost.
+            let Some(mut block) = inverted.read_block_postings(term, IndexRecordOption::Basic)?
+            else {
                 continue;
             };
-            let mut doc = postings.doc();
-            while doc != TERMINATED {
-                if bits.contains(doc) {
-                    df += 1;
+            loop {
+                let docs = block.docs();
+                if docs.is_empty() {
+                    break;
                 }
-                doc = postings.advance();
+                df += docs.iter().filter(|&&d| bits.contains(d)).count() as u64;
+                block.advance();
             }
         }
         v.doc_freq
@@ -112,5 +116,81 @@ impl Bm25StatisticsProvider for AudienceStats<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .insert(term.clone(), df);
         Ok(df)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use tantivy::schema::{STORED, STRING, Schema};
+    use tantivy::{Index, TantivyDocument, doc};
+
+    /// The visible document frequency, counted block by block, is the number of kept documents
+    /// that contain the term: across segments, past the 128-document block size, with deleted
+    /// documents (absent from the kept bitsets) not counted.
+    #[test]
+    fn doc_freq_counts_only_kept_documents() {
+        let mut sb = Schema::builder();
+        let word = sb.add_text_field("word", STRING | STORED);
+        let index = Index::create_in_ram(sb.build());
+        let mut w = index
+            .writer_with_num_threads::<TantivyDocument>(1, 15_000_000)
+            .unwrap();
+        w.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+        for seg in 0..3u32 {
+            for i in 0..700u32 {
+                let mut d = doc!(word => format!("w{}", i % 7));
+                if i % 5 == 0 {
+                    d.add_text(word, "rare");
+                }
+                d.add_text(word, format!("seg{seg}"));
+                w.add_document(d).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        w.delete_term(Term::from_field_text(word, "w3"));
+        w.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        assert_eq!(searcher.segment_readers().len(), 3);
+        let keep = |r: &tantivy::SegmentReader, d: u32| {
+            !d.is_multiple_of(3) && r.alive_bitset().is_none_or(|a| a.is_alive(d))
+        };
+        let segments: Vec<_> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| {
+                let mut b = tantivy::BitSet::with_max_value(r.max_doc());
+                for d in (0..r.max_doc()).filter(|&d| keep(r, d)) {
+                    b.insert(d);
+                }
+                (r.segment_id(), b)
+            })
+            .collect();
+        let filter = Arc::new(DocFilter {
+            docs: segments.iter().map(|(_, b)| b.len() as u64).sum(),
+            segments,
+            doc_freq: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        });
+        let stats = AudienceStats::new(&searcher, Audience::Customer, filter);
+        for t in ["w0", "w3", "w6", "rare", "seg1", "absent"] {
+            let term = Term::from_field_text(word, t);
+            let mut want = 0u64;
+            for r in searcher.segment_readers() {
+                let store = r.get_store_reader(0).unwrap();
+                for d in 0..r.max_doc() {
+                    let doc: TantivyDocument = store.get(d).unwrap();
+                    let has = doc
+                        .get_all(word)
+                        .any(|v| tantivy::schema::Value::as_str(&v) == Some(t));
+                    want += u64::from(has && keep(r, d));
+                }
+            }
+            assert_eq!(stats.doc_freq(&term).unwrap(), want, "{t}");
+            // Cached: asked again, the same.
+            assert_eq!(stats.doc_freq(&term).unwrap(), want, "{t}");
+        }
     }
 }
