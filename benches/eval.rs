@@ -21,8 +21,9 @@
 //! With `HELPDEX_EMBEDDING_MODEL=DIR` (`scripts/fetch-model` fetches all-MiniLM-L6-v2), every
 //! passage is embedded after the sync (passages/s reported) and two more rows are measured:
 //! `dense` (vectors alone) and `hybrid` (the default fusion); latencies then include embedding
-//! the question. `HELPDEX_EVAL_SWEEP=vector` sweeps the fusion weight,
-//! `HELPDEX_EVAL_SWEEP=candidates` the BM25 candidates per place, `fields` the title and
+//! the question. `HELPDEX_EVAL_TRACE=1` prints each question's rank (to diff two runs).
+//! `HELPDEX_EVAL_SWEEP=vector` sweeps the fusion weight,
+//! `HELPDEX_EVAL_SWEEP=candidates` the BM25 candidates per place and beyond, `fields` the title and
 //! heading weights.
 //!
 //! `cargo bench --bench eval [-- wix|techqa|multi|all]` (default all). The labelled sets are read
@@ -658,13 +659,22 @@ impl Scores {
         if ideal > 0.0 {
             self.ndcg += dcg / ideal;
         }
+        let mut passage1 = None;
         if let Some(answer) = &q.answer {
             self.with_answer += 1;
-            if r.passages.first().is_some_and(|p| {
+            let hit = r.passages.first().is_some_and(|p| {
                 q.gold.contains(&p.0) && norm_text(&p.1).contains(&norm_text(answer))
-            }) {
-                self.passage1 += 1.0;
-            }
+            });
+            self.passage1 += f64::from(hit);
+            passage1 = Some(hit);
+        }
+        // `HELPDEX_EVAL_TRACE=1`: one line per answerable question, to diff two runs.
+        if std::env::var_os("HELPDEX_EVAL_TRACE").is_some() {
+            let rank = articles
+                .iter()
+                .position(|a| q.gold.contains(a))
+                .map(|p| p + 1);
+            eprintln!("TRACE rank={rank:?} passage1={passage1:?} {}", q.text);
         }
     }
 
@@ -987,14 +997,27 @@ fn sweep_vector(set: &Dataset, engine: &Engine) {
 /// BM25 candidates gathered per place before grouping (fewer is faster at scale).
 fn sweep_candidates(set: &Dataset, engine: &Engine) {
     println!("-- sweep candidates: hit@1 MRR@10 hit@10 passage@1");
-    for c in [1, 2, 3, 4, 6] {
+    for (c, extra) in [
+        (1, 16),
+        (2, 16),
+        (3, 16),
+        (4, 16),
+        (6, 16),
+        (1, 0),
+        (1, 4),
+        (1, 8),
+    ] {
         let t = Tuning {
             candidates: c,
+            extra_candidates: extra,
             ..Tuning::default()
         };
         let s = scores_with(set, engine, &t);
         let m = s.metrics();
-        println!("   {c:>2}   {} {} {} {}", m[0].1, m[3].1, m[2].1, m[5].1);
+        println!(
+            "   {c:>2} +{extra:>2}   {} {} {} {}",
+            m[0].1, m[3].1, m[2].1, m[5].1
+        );
     }
 }
 

@@ -313,8 +313,28 @@ fn main() -> anyhow::Result<()> {
         for (name, t) in [
             ("default", d),
             ("heading 0", Tuning { heading: 0.0, ..d }),
-            ("title 0", Tuning { title: 0.0, ..d }),
             ("pairs 0", Tuning { pairs: 0.0, ..d }),
+            (
+                "extra 0",
+                Tuning {
+                    extra_candidates: 0,
+                    ..d
+                },
+            ),
+            (
+                "extra 4",
+                Tuning {
+                    extra_candidates: 4,
+                    ..d
+                },
+            ),
+            (
+                "extra 8",
+                Tuning {
+                    extra_candidates: 8,
+                    ..d
+                },
+            ),
             ("candidates 2", Tuning { candidates: 2, ..d }),
             ("candidates 4", Tuning { candidates: 4, ..d }),
         ] {
