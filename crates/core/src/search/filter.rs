@@ -58,6 +58,31 @@ pub struct DocFilter {
 }
 
 impl DocFilter {
+    /// A filter that keeps the documents `keep` accepts in each segment (tests).
+    #[cfg(test)]
+    pub(crate) fn keeping(
+        searcher: &Searcher,
+        keep: impl Fn(&SegmentReader, DocId) -> bool,
+    ) -> DocFilter {
+        let segments: Vec<(SegmentId, BitSet)> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| {
+                let mut b = BitSet::with_max_value(r.max_doc());
+                for d in (0..r.max_doc()).filter(|&d| keep(r, d)) {
+                    b.insert(d);
+                }
+                (r.segment_id(), b)
+            })
+            .collect();
+        DocFilter {
+            docs: segments.iter().map(|(_, b)| b.len() as u64).sum(),
+            segments,
+            doc_freq: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn compute(g: &Generation, searcher: &Searcher, key: &FilterKey) -> tantivy::Result<Self> {
         let f = &g.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
@@ -377,23 +402,7 @@ mod tests {
         }
         let searcher = index.reader().unwrap().searcher();
         assert_eq!(searcher.segment_readers().len(), 5);
-        let segments: Vec<(SegmentId, BitSet)> = searcher
-            .segment_readers()
-            .iter()
-            .map(|r| {
-                let mut b = BitSet::with_max_value(r.max_doc());
-                for d in (0..r.max_doc()).filter(|d| d % 3 != 0) {
-                    b.insert(d);
-                }
-                (r.segment_id(), b)
-            })
-            .collect();
-        let filter = Arc::new(DocFilter {
-            docs: segments.iter().map(|(_, b)| b.len() as u64).sum(),
-            segments,
-            doc_freq: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
-        });
+        let filter = Arc::new(DocFilter::keeping(&searcher, |_, d| d % 3 != 0));
         for words in [&["w1", "w2"][..], &["w3", "w17", "w40", "w59"], &["w5"]] {
             let query = BooleanQuery::new(
                 words

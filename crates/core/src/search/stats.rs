@@ -122,8 +122,6 @@ impl Bm25StatisticsProvider for AudienceStats<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
     use tantivy::schema::{STORED, STRING, Schema};
     use tantivy::{Index, TantivyDocument, doc};
 
@@ -157,23 +155,7 @@ mod tests {
         let keep = |r: &tantivy::SegmentReader, d: u32| {
             !d.is_multiple_of(3) && r.alive_bitset().is_none_or(|a| a.is_alive(d))
         };
-        let segments: Vec<_> = searcher
-            .segment_readers()
-            .iter()
-            .map(|r| {
-                let mut b = tantivy::BitSet::with_max_value(r.max_doc());
-                for d in (0..r.max_doc()).filter(|&d| keep(r, d)) {
-                    b.insert(d);
-                }
-                (r.segment_id(), b)
-            })
-            .collect();
-        let filter = Arc::new(DocFilter {
-            docs: segments.iter().map(|(_, b)| b.len() as u64).sum(),
-            segments,
-            doc_freq: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
-        });
+        let filter = Arc::new(DocFilter::keeping(&searcher, keep));
         let stats = AudienceStats::new(&searcher, Audience::Customer, filter);
         for t in ["w0", "w3", "w6", "rare", "seg1", "absent"] {
             let term = Term::from_field_text(word, t);
