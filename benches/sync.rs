@@ -13,6 +13,8 @@
 //!
 //! `cargo bench --bench sync [-- N]`; prints a Markdown table.
 
+#[path = "support/http_load.rs"]
+mod http_load;
 #[path = "support/measure.rs"]
 mod measure;
 
@@ -22,6 +24,7 @@ use helpdex_core::reader::Reader;
 use helpdex_emulator::{
     Emulator, EmulatorConfig, FIRST_ID, SYNTHETIC_EMAIL, SYNTHETIC_TOKEN, Synthetic,
 };
+use http_load::{load, pct};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -108,14 +111,6 @@ async fn both(emu: &Emulator, url: &str, hd: &Path, plain: &Path) -> (Cost, Cost
     (h, p)
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return 0.0;
-    }
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
 const QUERIES: &[&str] = &[
     "refund payment",
     "reset password login",
@@ -138,54 +133,6 @@ const QUERIES: &[&str] = &[
     "dashboard chart metric alert",
     "verification identity document",
 ];
-
-/// Latencies of `n` requests spread over `conns` keep-alive connections, and the throughput.
-async fn load(url: String, conns: usize, duration: Duration, auth: bool) -> (f64, f64, f64, usize) {
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::new();
-    for c in 0..conns {
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("client");
-            let mut lat = Vec::new();
-            let mut errors = 0usize;
-            let mut i = c;
-            while Instant::now() < deadline {
-                let q = QUERIES[i % QUERIES.len()];
-                i += 1;
-                let started = Instant::now();
-                let mut req = http.get(format!("{url}{}", urlencode(q)));
-                if auth {
-                    req = req.bearer_auth(CUSTOMER_KEY);
-                }
-                match req.send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        lat.push(started.elapsed().as_secs_f64() * 1e3);
-                    }
-                    _ => errors += 1,
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.expect("join");
-        all.extend(l);
-        errors += e;
-    }
-    let qps = all.len() as f64 / duration.as_secs_f64();
-    (qps, pct(&mut all.clone(), 0.5), pct(&mut all, 0.99), errors)
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -369,8 +316,17 @@ async fn bench(n: usize) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let dur = Duration::from_secs(10);
-    let (qps, p50, p99, errs) = load(format!("{base}/v1/search?limit=8&q="), 16, dur, true).await;
-    let (hqps, h50, h99, herrs) = load(format!("{base}/healthz?x="), 16, dur, false).await;
+    let search = load(
+        &format!("{base}/v1/search?limit=8&q="),
+        QUERIES,
+        16,
+        dur,
+        Some(CUSTOMER_KEY),
+    )
+    .await;
+    let health = load(&format!("{base}/healthz?x="), QUERIES, 16, dur, None).await;
+    let (qps, p50, p99, errs) = (search.qps, search.p50, search.p99, search.errors);
+    let (hqps, h50, h99, herrs) = (health.qps, health.p50, health.p99, health.errors);
 
     // Edit → searchable: through a signed webhook, and through an admin sync (no webhook).
     let mut hook = Vec::new();
