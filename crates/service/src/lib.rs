@@ -12,6 +12,7 @@ pub mod embeddings;
 pub mod http;
 pub mod mcp;
 pub mod metrics;
+pub mod reads;
 pub mod schedule;
 pub mod scheduler;
 pub mod server;

@@ -246,8 +246,8 @@ impl ServerHandler for HelpdexMcp {
         };
         let reader = self.reader.clone();
         let metrics = self.metrics.clone();
-        // tantivy and SQLite block: keep them off the async workers.
-        let result = match tokio::task::spawn_blocking(move || {
+        // tantivy and SQLite block: keep them off the async workers, a bounded number at once.
+        let result = match crate::reads::run(move || {
             let started = std::time::Instant::now();
             let kind = call.kind();
             let r = execute(&*reader.get()?, call);

@@ -466,11 +466,12 @@ async fn version(State(state): State<AppState>) -> Json<Version> {
     })
 }
 
-/// Runs a read on the blocking pool (SQLite and tantivy never run on the async runtime).
+/// Runs a read on the blocking pool (SQLite and tantivy never run on the async runtime), a
+/// bounded number at a time ([`crate::reads`]).
 async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
     f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
+    crate::reads::run(f)
         .await
         .map_err(|e| ApiError::internal("blocking task", e))?
         .map_err(Into::into)
