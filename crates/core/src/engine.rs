@@ -287,7 +287,9 @@ impl Engine {
                 tracing::warn!(reason = %r, "rebuilding the index from the state database");
             }
             let live = writer.live.clone();
+            crate::index::set_bulk(&writer.index, true);
             let (_, seq) = fill(&mut writer.store, &live, &mut writer.index)?;
+            crate::index::set_bulk(&writer.index, false);
             writer.store.set_index_state(&live.name, SCHEMA_VERSION)?;
             writer.store.prune_changes(seq)?;
         } else if payload.schema != SCHEMA_VERSION || payload.seq > high {
@@ -341,8 +343,13 @@ impl Engine {
         let w = self.lock();
         w.store.ensure_source(source, base_url)?;
         w.store.mark_started(source)?;
+        let fresh = w.live.num_docs() == 0;
+        if fresh {
+            // Everything is about to be written once, then merged once (`finish_run`).
+            crate::index::set_bulk(&w.index, true);
+        }
         self.fresh_run
-            .store(w.live.num_docs() == 0, std::sync::atomic::Ordering::Relaxed);
+            .store(fresh, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -369,6 +376,9 @@ impl Engine {
             Ok(0) => {}
             Ok(n) => tracing::info!(segments = n, "merged the index's segments into one"),
             Err(e) => tracing::warn!(error = %e, "could not merge the index's segments"),
+        }
+        if full {
+            crate::index::set_bulk(&self.lock().index, false);
         }
         Ok(())
     }
@@ -428,6 +438,7 @@ impl Engine {
         let dir = tantivy_root(&self.data_dir).join(&name);
         let generation = Generation::create(&dir, &name)?;
         let mut index = generation.writer()?;
+        crate::index::set_bulk(&index, true);
         let (n, seq) = fill(&mut w.store, &generation, &mut index)?;
         let old = w.live.clone();
         w.store.set_index_state(&name, SCHEMA_VERSION)?;
@@ -445,6 +456,7 @@ impl Engine {
         if let Err(e) = self.compact(Compaction::Full) {
             tracing::warn!(error = %e, "could not merge the rebuilt index's segments");
         }
+        crate::index::set_bulk(&self.lock().index, false);
         Ok(RebuildReport {
             generation: name,
             translations: n,
