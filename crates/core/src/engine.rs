@@ -345,8 +345,10 @@ impl Engine {
         w.store.mark_started(source)?;
         let fresh = w.live.num_docs() == 0;
         if fresh {
-            // Everything is about to be written once, then merged once (`finish_run`).
+            // Everything is about to be written once, then merged once and made searchable
+            // (`finish_run`).
             crate::index::set_bulk(&w.index, true);
+            w.live.defer_reloads(true)?;
         }
         self.fresh_run
             .store(fresh, std::sync::atomic::Ordering::Relaxed);
@@ -361,9 +363,6 @@ impl Engine {
         report: &serde_json::Value,
         full_sweep_at: Option<i64>,
     ) -> Result<()> {
-        self.lock()
-            .store
-            .mark_finished(source, error, report, full_sweep_at)?;
         // A failed merge costs search speed, not data: the run still counts as finished.
         let full = self
             .fresh_run
@@ -378,8 +377,20 @@ impl Engine {
             Err(e) => tracing::warn!(error = %e, "could not merge the index's segments"),
         }
         if full {
-            crate::index::set_bulk(&self.lock().index, false);
+            // Searchable now, merged or not (a reload that fails now happens at the next
+            // commit). After the merge: reloading before it would map all the segments it
+            // is about to replace.
+            let w = self.lock();
+            crate::index::set_bulk(&w.index, false);
+            if let Err(e) = w.live.defer_reloads(false) {
+                tracing::warn!(error = %e, "could not reload the index after the first sync");
+            }
         }
+        // Last: a finished first sync is what makes `serve` ready, and its passages must be
+        // searchable by then.
+        self.lock()
+            .store
+            .mark_finished(source, error, report, full_sweep_at)?;
         Ok(())
     }
 
