@@ -6,14 +6,14 @@
 //! `cargo bench --bench http [-- SECONDS] [-- --connections N]`; prints a Markdown table.
 //! The 100k-article figures are in the sync bench.
 
+#[path = "support/demo_serve.rs"]
+mod demo_serve;
 #[path = "support/http_load.rs"]
 mod http_load;
 
 use helpdex_emulator::{Emulator, EmulatorConfig, World};
 use http_load::{Load, load};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const CUSTOMER_KEY: &str = "http-bench-customer-key-0123456789";
@@ -61,45 +61,17 @@ async fn bench(duration: Duration, conns: usize) {
     .await
     .expect("emulator starts");
     let dir = tempfile::tempdir().expect("tmp");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_helpdex"))
-        .args([
-            "--data-dir",
-            dir.path().to_str().expect("utf-8 path"),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("HELPDEX_LOG", "warn")
-        .env("ZENDESK_URL", emu.base_url())
-        .env("ZENDESK_EMAIL", "sync@lumenpay.test")
-        .env("ZENDESK_API_TOKEN", "demo-admin-token")
-        .env("HELPDEX_CUSTOMER_KEY", CUSTOMER_KEY)
-        .env("HELPDEX_AGENT_KEY", AGENT_KEY)
-        .env_remove("HELPDEX_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("helpdex serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("serve prints its address");
-    let url = line.trim().rsplit(' ').next().expect("address").to_string();
+    let (mut child, url) = demo_serve::spawn(
+        dir.path(),
+        &emu.base_url(),
+        &[],
+        &[
+            ("HELPDEX_CUSTOMER_KEY", CUSTOMER_KEY),
+            ("HELPDEX_AGENT_KEY", AGENT_KEY),
+        ],
+    );
     let http = reqwest::Client::new();
-    // `serve` syncs as it starts and answers /readyz once that sync is committed.
-    let mut ready = false;
-    for _ in 0..1_200 {
-        if http
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = demo_serve::wait_ready(&http, &url, Duration::from_secs(120)).await;
     assert!(ready, "helpdex serve never became ready");
     let passages: serde_json::Value = http
         .get(format!("{url}/readyz"))

@@ -9,10 +9,11 @@
 //! non-zero when a request failed or the RSS of the last quarter of the mixed phase is more than
 //! 20% above that of its second quarter (the first quarter is warm-up).
 
+#[path = "support/demo_serve.rs"]
+mod demo_serve;
+
 use helpdex_emulator::{Emulator, EmulatorConfig, World};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -96,49 +97,22 @@ async fn main() {
         .expect("emulator starts"),
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_helpdex"))
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--schedule",
-            "*/10 * * * * *",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("HELPDEX_LOG", "warn")
-        .env("ZENDESK_URL", emu.base_url())
-        .env("ZENDESK_EMAIL", "sync@lumenpay.test")
-        .env("ZENDESK_API_TOKEN", "demo-admin-token")
-        .env("HELPDEX_CUSTOMER_KEY", CUSTOMER_KEY)
-        .env("HELPDEX_ADMIN_KEY", ADMIN_KEY)
-        .env("HELPDEX_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .env_remove("HELPDEX_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("helpdex serve starts");
+    let (mut child, url) = demo_serve::spawn(
+        dir.path(),
+        &emu.base_url(),
+        &["--schedule", "*/10 * * * * *"],
+        &[
+            ("HELPDEX_CUSTOMER_KEY", CUSTOMER_KEY),
+            ("HELPDEX_ADMIN_KEY", ADMIN_KEY),
+            ("HELPDEX_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ],
+    );
     let pid = child.id();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    for _ in 0..600 {
-        if http
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    demo_serve::wait_ready(&http, &url, Duration::from_secs(60)).await;
     println!(
         "soak: helpdex serve (pid {pid}) at {url}; {CLIENTS} clients; {seconds} s mixed after a {} s quiet phase",
         (seconds / 6).max(10)
