@@ -287,9 +287,7 @@ impl Engine {
                 tracing::warn!(reason = %r, "rebuilding the index from the state database");
             }
             let live = writer.live.clone();
-            crate::index::set_bulk(&writer.index, true);
             let (_, seq) = fill(&mut writer.store, &live, &mut writer.index)?;
-            crate::index::set_bulk(&writer.index, false);
             writer.store.set_index_state(&live.name, SCHEMA_VERSION)?;
             writer.store.prune_changes(seq)?;
         } else if payload.schema != SCHEMA_VERSION || payload.seq > high {
