@@ -8,14 +8,17 @@ use std::time::Duration;
 
 /// Starts `helpdex --data-dir DATA [ARGS...] serve --listen 127.0.0.1:0` against the emulator
 /// at `emulator_url` with the demo fixtures' credentials and `env` added; returns the child
-/// and the URL it printed.
+/// and the URL it printed. `HELPDEX_BENCH_BIN` names another `helpdex` binary to run instead of
+/// this build's (an earlier commit's, to compare two builds on the same machine in one sitting).
 pub fn spawn(
     data_dir: &Path,
     emulator_url: &str,
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_helpdex"));
+    let bin = std::env::var_os("HELPDEX_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_helpdex").into());
+    let mut cmd = Command::new(bin);
     cmd.args(["--data-dir", data_dir.to_str().expect("utf-8 path")])
         .args(args)
         .args(["serve", "--listen", "127.0.0.1:0"])

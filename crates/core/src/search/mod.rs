@@ -9,6 +9,7 @@
 //! of one article in the ranked list; its further matching passages are listed under its best
 //! hit), and [`relevance`] decides whether anything found answers the question at all.
 
+pub mod analysed;
 pub mod filter;
 pub mod plan;
 pub mod relevance;
@@ -22,7 +23,7 @@ use crate::query::{self as contract, InvalidQuery};
 use crate::reader::{ReadError, Reader};
 use filter::{DocFilter, FilterCache, FilterKey, FilteredTopK};
 use helpdex_lang::schema::{LangFields, question_pairs, question_terms};
-use helpdex_lang::{Family, Variant, analyzer};
+use helpdex_lang::{Family, Variant};
 use serde::{Deserialize, Serialize};
 use stats::AudienceStats;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,7 +34,6 @@ use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 use thiserror::Error;
 
@@ -92,6 +92,9 @@ pub enum MatchedBy {
 
 /// Most further passages listed under one hit.
 const MAX_ALSO: usize = 3;
+
+/// Longest snippet, in bytes of the passage text (tantivy's `max_num_chars`).
+const SNIPPET_CHARS: usize = 240;
 
 /// Most candidates gathered for one list.
 const MAX_CANDIDATES: usize = 256;
@@ -756,30 +759,32 @@ impl Ranker<'_> {
                     && seen.insert(*t)
             })
             .collect();
-        let tokens = |variant| {
-            let mut out = HashSet::new();
-            let mut a = analyzer(family, variant);
-            for text in &texts {
-                let mut stream = a.token_stream(text);
-                while stream.advance() {
-                    out.insert(stream.token().text.clone());
-                }
-            }
-            out
+        // Which of the question's terms (words, then pairs) occur in any of the texts, from
+        // the texts' remembered analyses.
+        let found = |terms: &[(String, f32)], variant| -> HashSet<String> {
+            let analyses: Vec<_> = texts
+                .iter()
+                .map(|t| analysed::analysed(family, variant, t))
+                .collect();
+            terms
+                .iter()
+                .filter(|(t, _)| analyses.iter().any(|a| a.contains(t)))
+                .map(|(t, _)| t.clone())
+                .collect()
         };
         relevance::relevance(
             &words,
-            &tokens(Variant::Index),
+            &found(&words, Variant::Index),
             &pairs,
-            &tokens(Variant::Pairs),
+            &found(&pairs, Variant::Pairs),
         )
     }
 }
 
-/// Snippet generators per language, weighted by the caller's statistics.
+/// The question's snippet terms per language, weighted by the caller's statistics.
 struct Snippets<'a> {
     ranker: &'a Ranker<'a>,
-    by_family: HashMap<Family, SnippetGenerator>,
+    by_family: HashMap<Family, BTreeMap<String, f32>>,
 }
 
 impl<'a> Snippets<'a> {
@@ -790,20 +795,19 @@ impl<'a> Snippets<'a> {
         }
     }
 
-    fn generator(&mut self, family: Family) -> &SnippetGenerator {
+    fn terms(&mut self, family: Family) -> &BTreeMap<String, f32> {
         let r = self.ranker;
         self.by_family.entry(family).or_insert_with(|| {
             let field = r.g.fields.lang.fields(family).text;
             // Content words only (no stop words highlighted), weighted by their idf among
             // what the caller may read.
-            let terms: BTreeMap<String, f32> = question_terms(family, &r.q.text)
+            question_terms(family, &r.q.text)
                 .into_iter()
                 .map(|t| {
                     let w = r.stats.idf(&Term::from_field_text(field, &t));
                     (t, w)
                 })
-                .collect();
-            SnippetGenerator::new(terms, analyzer(family, Variant::Index), field, 240)
+                .collect()
         })
     }
 
@@ -816,13 +820,11 @@ impl<'a> Snippets<'a> {
         let f = &self.ranker.g.fields;
         let family = Family::from_code(&first_str(doc, f.family)).unwrap_or(Family::Plain);
         let text = first_str(doc, f.text);
-        let snip = self.generator(family).snippet(&text);
-        let mut plain = snip.fragment().to_string();
-        let mut ranges: Vec<[usize; 2]> = snip
-            .highlighted()
-            .iter()
-            .map(|r| [r.start, r.end])
-            .collect();
+        let analysis = analysed::analysed(family, Variant::Index, &text);
+        let snip = analysed::snippet(&analysis, self.terms(family), SNIPPET_CHARS);
+        let mut plain = text[snip.fragment].to_string();
+        let mut ranges: Vec<[usize; 2]> =
+            snip.highlighted.iter().map(|r| [r.start, r.end]).collect();
         if plain.is_empty() {
             plain = text.chars().take(240).collect();
             ranges.clear();
