@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
     }
     let Some(model) = std::env::var("HELPDEX_EMBEDDING_MODEL").ok() else {
         println!(
-            "set HELPDEX_EMBEDDING_MODEL to a model directory (scripts/fetch-model fetches all-MiniLM-L6-v2)"
+            "set HELPDEX_EMBEDDING_MODEL to a model directory (scripts/fetch-model fetches all-MiniLM-L6-v2, scripts/fetch-model multilingual-e5-small the multilingual model)"
         );
         return Ok(());
     };

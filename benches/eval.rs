@@ -18,7 +18,7 @@
 //! the "nothing relevant" rule's false negatives (answerable, `found: false`) and false
 //! positives (unanswerable, `found: true`).
 //!
-//! With `HELPDEX_EMBEDDING_MODEL=DIR` (`scripts/fetch-model` fetches all-MiniLM-L6-v2), every
+//! With `HELPDEX_EMBEDDING_MODEL=DIR` (`scripts/fetch-model [multilingual-e5-small]`), every
 //! passage is embedded after the sync (passages/s reported) and two more rows are measured:
 //! `dense` (vectors alone) and `hybrid` (the default fusion); latencies then include embedding
 //! the question. `HELPDEX_EVAL_TRACE=1` prints each question's rank (to diff two runs).

@@ -74,7 +74,7 @@ impl QueryError {
 }
 
 /// Default [`Tuning::vector_weight`], chosen on the project's sets (README, hybrid retrieval).
-pub const VECTOR_WEIGHT: f32 = 0.15;
+pub const VECTOR_WEIGHT: f32 = 0.2;
 
 /// How a hit was found.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
