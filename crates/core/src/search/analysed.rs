@@ -31,28 +31,37 @@ impl Analysed {
     fn new(family: Family, variant: Variant, text: &str) -> Analysed {
         let mut a = analyzer(family, variant);
         let mut stream = a.token_stream(text);
-        let mut tokens: Vec<(String, Range<usize>)> = Vec::new();
+        // One allocation per distinct term, not per token: a passage repeats its words.
+        let mut index: HashMap<Box<str>, u32> = HashMap::default();
+        let mut seq: Vec<(u32, Range<usize>)> = Vec::new();
         while stream.advance() {
             let t = stream.token();
-            tokens.push((t.text.clone(), t.offset_from..t.offset_to));
+            let next = index.len() as u32;
+            let i = match index.get(t.text.as_str()) {
+                Some(&i) => i,
+                None => {
+                    index.insert(t.text.as_str().into(), next);
+                    next
+                }
+            };
+            if variant == Variant::Index {
+                seq.push((i, t.offset_from..t.offset_to));
+            }
         }
-        let mut terms: Vec<Box<str>> = tokens.iter().map(|(t, _)| t.as_str().into()).collect();
+        // Sorted, for `contains`; `seq` renumbered to match.
+        let mut terms: Vec<(Box<str>, u32)> = index.into_iter().collect();
         terms.sort_unstable();
-        terms.dedup();
-        let seq = if variant == Variant::Index {
-            tokens
-                .into_iter()
-                .map(|(t, r)| {
-                    let i = terms
-                        .binary_search_by(|x| (**x).cmp(t.as_str()))
-                        .unwrap_or(0);
-                    (i as u32, r)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Analysed { terms, seq }
+        let mut renumber = vec![0u32; terms.len()];
+        for (sorted, (_, first)) in terms.iter().enumerate() {
+            renumber[*first as usize] = sorted as u32;
+        }
+        for (i, _) in &mut seq {
+            *i = renumber[*i as usize];
+        }
+        Analysed {
+            terms: terms.into_iter().map(|(t, _)| t).collect(),
+            seq,
+        }
     }
 
     /// Whether the text has a token `term`.
