@@ -25,6 +25,9 @@ pub struct Analysed {
     /// Each token in text order: its index in `terms` and its byte range in the text. Kept
     /// only for the variant snippets use (`Index`).
     seq: Vec<(u32, Range<usize>)>,
+    /// Every term is its own lowercase (the analyzers lowercase, so in practice always):
+    /// snippets then look terms up as they are, where tantivy lowercases each token again.
+    lowercase: bool,
 }
 
 impl Analysed {
@@ -58,9 +61,12 @@ impl Analysed {
         for (i, _) in &mut seq {
             *i = renumber[*i as usize];
         }
+        let terms: Vec<Box<str>> = terms.into_iter().map(|(t, _)| t).collect();
+        let lowercase = terms.iter().all(|t| t.to_lowercase() == **t);
         Analysed {
-            terms: terms.into_iter().map(|(t, _)| t).collect(),
+            terms,
             seq,
+            lowercase,
         }
     }
 
@@ -159,11 +165,16 @@ pub fn snippet(a: &Analysed, terms: &BTreeMap<String, f32>, max_num_chars: usize
         stop: start,
         highlighted: Vec::new(),
     };
-    // tantivy looks each token up lowercased; once per distinct term here.
+    // tantivy looks each token up lowercased; here once per distinct term, and lowercased
+    // only when the analysis found a term that is not (`Analysed::lowercase`).
     let weight: Vec<Option<f32>> = a
         .terms
         .iter()
-        .map(|t| terms.get(&t.to_lowercase()).copied())
+        .map(|t| match a.lowercase {
+            true => terms.get(&**t),
+            false => terms.get(&t.to_lowercase()),
+        })
+        .map(Option::<&f32>::copied)
         .collect();
     let mut fragments: Vec<Fragment> = Vec::new();
     let mut current = fragment(0);
