@@ -44,9 +44,11 @@
 //! [sentence-transformers]: https://www.sbert.net
 //! [candle]: https://github.com/huggingface/candle
 
+mod attention;
 /// The BERT forward pass; public only for the benchmarks.
 #[doc(hidden)]
 pub mod bert;
+mod dense;
 mod error;
 mod fingerprint;
 mod gelu;

@@ -109,7 +109,7 @@ impl Default for Weights {
             title: 2.0,
             heading: 1.5,
             text: 1.0,
-            // Measured on WixQA/TechQA (REPORT.md): 0.25–1.0 all help a little; not tuned further.
+            // Measured on WixQA/TechQA (`cargo bench --bench eval`): 0.25–1.0 all help a little; not tuned further.
             pairs: 0.5,
         }
     }

@@ -1,0 +1,327 @@
+//! Self-attention over each text's real tokens, as one candle op.
+//!
+//! The input is the fused query|key|value projection, (rows, len, 3 × hidden),
+//! query already scaled by `1/sqrt(head_dim)`. Every (text, head) pair is an
+//! independent job on the rayon pool: two small matrix products read the
+//! projection in place through gemm's strides (no permuted copies) around a
+//! softmax whose `exp` vectorises. Built from candle ops instead, the same
+//! work took a loop of ~10 tensor ops per text, each allocating its result and
+//! splitting a few microseconds of work over the pool, and a scalar libm `exp`
+//! per attention score (~7% of a forward pass on its own).
+//!
+//! Padded positions (beyond a text's length) get a zero context, as before:
+//! callers pool under the mask, so padding never changes a vector.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// The attention context of every text, (rows, len, hidden).
+pub(crate) fn attention(qkv: &Tensor, heads: usize, lengths: &[usize]) -> Result<Tensor> {
+    qkv.apply_op1_no_bwd(&Attention { heads, lengths })
+}
+
+struct Attention<'a> {
+    heads: usize,
+    lengths: &'a [usize],
+}
+
+/// A raw pointer the jobs share; each job writes a disjoint set of elements.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: jobs write disjoint (text, head) blocks of the output, and the
+// buffer outlives the parallel loop.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// A method, so closures capture the whole (Send) wrapper, not its field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+impl CustomOp1 for Attention<'_> {
+    fn name(&self) -> &'static str {
+        "helpdex-attention"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("helpdex-attention needs a contiguous f32 tensor")
+        };
+        let (rows, len, h3) = layout.shape().dims3()?;
+        let heads = self.heads;
+        if h3 % 3 != 0 || heads == 0 || (h3 / 3) % heads != 0 {
+            candle_core::bail!(
+                "helpdex-attention: width {h3} is not 3 × heads ({heads}) × head_dim"
+            )
+        }
+        if self.lengths.len() != rows || self.lengths.iter().any(|&n| n > len) {
+            candle_core::bail!("helpdex-attention: lengths do not fit ({rows}, {len})")
+        }
+        let h = h3 / 3;
+        let hd = h / heads;
+        let src = &data[start..end];
+        let mut out = vec![0f32; rows * len * h];
+        let out_ptr = OutPtr(out.as_mut_ptr());
+        (0..rows * heads)
+            .into_par_iter()
+            .for_each_init(Vec::new, |scores, job| {
+                let (row, head) = (job / heads, job % heads);
+                let n = self.lengths[row];
+                if n == 0 {
+                    return;
+                }
+                let text = &src[row * len * h3..(row * len + n) * h3];
+                scores.clear();
+                scores.resize(n * n, 0f32);
+                // SAFETY: every pointer + stride below stays inside `text`
+                // (n tokens of 3h values), `scores` (n × n) or this job's block of
+                // `out` (n tokens × head_dim values at column head·hd of a text's
+                // rows); gemm reads and writes nothing else.
+                unsafe {
+                    let q = text.as_ptr().add(head * hd);
+                    let k = text.as_ptr().add(h + head * hd);
+                    let v = text.as_ptr().add(2 * h + head * hd);
+                    // scores (n × n) = Q (n × hd) · Kᵀ (hd × n)
+                    gemm::gemm(
+                        n,
+                        n,
+                        hd,
+                        scores.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        q,
+                        1,
+                        h3 as isize,
+                        k,
+                        h3 as isize,
+                        1,
+                        0f32,
+                        1f32,
+                        false,
+                        false,
+                        false,
+                        Parallelism::None,
+                    );
+                    softmax_rows(scores, n);
+                    // context (n × hd) = P (n × n) · V (n × hd), into the output rows.
+                    let dst = out_ptr.get().add(row * len * h + head * hd);
+                    gemm::gemm(
+                        n,
+                        hd,
+                        n,
+                        dst,
+                        1,
+                        h as isize,
+                        false,
+                        scores.as_ptr(),
+                        1,
+                        n as isize,
+                        v,
+                        1,
+                        h3 as isize,
+                        0f32,
+                        1f32,
+                        false,
+                        false,
+                        false,
+                        Parallelism::None,
+                    );
+                }
+            });
+        Ok((CpuStorage::F32(out), Shape::from((rows, len, h))))
+    }
+}
+
+/// Softmax of each `width`-long row of `x`, in place.
+fn softmax_rows(x: &mut [f32], width: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F support was just checked.
+            return unsafe { softmax_rows_avx512(x, width) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: AVX2 and FMA support were just checked.
+            return unsafe { softmax_rows_avx2(x, width) };
+        }
+    }
+    softmax_rows_portable(x, width)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn softmax_rows_avx512(x: &mut [f32], width: usize) {
+    softmax_rows_portable(x, width)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn softmax_rows_avx2(x: &mut [f32], width: usize) {
+    softmax_rows_portable(x, width)
+}
+
+#[inline(always)]
+fn softmax_rows_portable(x: &mut [f32], width: usize) {
+    // Reductions run over 16 independent lanes: a single float accumulator
+    // is a serial dependency LLVM may not reorder, so it would not vectorise.
+    const L: usize = 16;
+    for row in x.chunks_exact_mut(width) {
+        let mut lanes = [f32::NEG_INFINITY; L];
+        let mut chunks = row.chunks_exact(L);
+        for c in &mut chunks {
+            for (m, &v) in lanes.iter_mut().zip(c) {
+                *m = m.max(v);
+            }
+        }
+        let max = chunks
+            .remainder()
+            .iter()
+            .chain(&lanes)
+            .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        for v in row.iter_mut() {
+            *v = exp(*v - max);
+        }
+        let mut lanes = [0f32; L];
+        let mut chunks = row.chunks_exact(L);
+        for c in &mut chunks {
+            for (s, &v) in lanes.iter_mut().zip(c) {
+                *s += v;
+            }
+        }
+        let sum: f32 = chunks.remainder().iter().chain(&lanes).sum();
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
+/// `e^x`, relative error below 2·10⁻⁷ (Cephes `expf`: x = n·ln 2 + r with
+/// |r| ≤ ln 2 / 2, a degree-6 polynomial for e^r, 2^n from the exponent
+/// bits). Branch-free, so LLVM vectorises the loops that call it; inputs
+/// below −87.3 give ~0 and above 88.3 saturate (softmax only passes x ≤ 0).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding then subtracting 1.5·2²³ rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.3, 88.3);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    // 2^n from n's bits: n + 127 + 2²³ holds n + 127 in its low mantissa
+    // bits, which the shift moves into the exponent field. (`n as i32`
+    // saturates, which LLVM does not vectorise.)
+    let scale = f32::from_bits((n + (127.0 + 8_388_608.0)).to_bits() << 23);
+    e * scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, IndexOp};
+
+    #[test]
+    fn exp_is_within_a_few_ulps_of_libm() {
+        let mut worst = 0f32;
+        for i in -87_000..=88_000 {
+            let x = i as f32 / 1000.0;
+            let (a, b) = (exp(x), x.exp());
+            worst = worst.max(((a - b) / b).abs());
+        }
+        assert!(worst < 5e-7, "worst relative error {worst}");
+        assert!(exp(-1e9) < 1e-37 && exp(-1e9) >= 0.0);
+        assert!(exp(f32::NEG_INFINITY) < 1e-37);
+        assert!(exp(0.0) == 1.0);
+    }
+
+    #[test]
+    fn softmax_rows_matches_candle() {
+        let x = Tensor::randn(0f32, 3.0, (7, 33), &Device::Cpu).unwrap();
+        let theirs = candle_nn::ops::softmax_last_dim(&x).unwrap();
+        let mut ours = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        softmax_rows(&mut ours, 33);
+        let theirs = theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert!((a - b).abs() <= 1e-6, "{a} vs {b}");
+        }
+    }
+
+    /// The reference: candle ops on one text at a time, as `bert.rs` did.
+    fn reference(qkv: &Tensor, heads: usize, lengths: &[usize]) -> Tensor {
+        let (_, len, h3) = qkv.dims3().unwrap();
+        let h = h3 / 3;
+        let hd = h / heads;
+        let mut rows = Vec::new();
+        for (row, &n) in lengths.iter().enumerate() {
+            let t = qkv
+                .i(row)
+                .unwrap()
+                .narrow(0, 0, n)
+                .unwrap()
+                .reshape((n, 3, heads, hd))
+                .unwrap()
+                .permute((1, 2, 0, 3))
+                .unwrap();
+            let q = t.i(0).unwrap().contiguous().unwrap();
+            let k = t.i(1).unwrap().contiguous().unwrap();
+            let v = t.i(2).unwrap().contiguous().unwrap();
+            let p = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t().unwrap()).unwrap()).unwrap();
+            let c = p
+                .matmul(&v)
+                .unwrap()
+                .transpose(0, 1)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+                .reshape((n, h))
+                .unwrap();
+            rows.push(c.pad_with_zeros(0, 0, len - n).unwrap());
+        }
+        Tensor::stack(&rows, 0).unwrap()
+    }
+
+    #[test]
+    fn attention_matches_candle_ops_and_zeroes_padding() {
+        let (heads, hd, len) = (4, 8, 11);
+        let lengths = [11, 5, 1];
+        let qkv = Tensor::randn(0f32, 1.0, (3, len, 3 * heads * hd), &Device::Cpu).unwrap();
+        let ours = attention(&qkv, heads, &lengths).unwrap();
+        let theirs = reference(&qkv, heads, &lengths);
+        assert_eq!(ours.dims(), theirs.dims());
+        let diff = (&ours - &theirs)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "max difference {diff}");
+        // Text 1 has 5 real tokens: its 6 padded positions are zero.
+        let pad = ours.i((1, 5..)).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(pad.to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    #[test]
+    fn attention_refuses_shapes_that_do_not_fit() {
+        let qkv = Tensor::zeros((2, 4, 24), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert!(attention(&qkv, 3, &[4, 4]).is_err(), "24 is not 3 × 3 × hd");
+        assert!(attention(&qkv, 2, &[4]).is_err(), "one length for two rows");
+        assert!(attention(&qkv, 2, &[4, 5]).is_err(), "longer than the row");
+    }
+}
