@@ -53,6 +53,9 @@ fn run(data: &Path, url: &str, model: Option<&str>, args: &[&str]) -> Run {
         if let Some(t) = max_tokens() {
             toml.push_str(&format!("max_tokens = {t}\n"));
         }
+        if !int8() {
+            toml.push_str("int8 = false\n");
+        }
         std::fs::write(&file, toml).expect("config file");
         c.args(["--config", file.to_str().expect("utf-8")]);
     }
@@ -141,7 +144,7 @@ fn main() -> anyhow::Result<()> {
     let _ = b.stdout;
 
     // In-process latency, question embedding included.
-    let m = helpdex_service::embeddings::load(Path::new(&model), max_tokens())?;
+    let m = helpdex_service::embeddings::load(Path::new(&model), max_tokens(), int8())?;
     engine.reader().set_embedder(m);
     let bm25 = Tuning {
         vector_weight: 0.0,
@@ -206,4 +209,9 @@ fn max_tokens() -> Option<usize> {
     std::env::var("HELPDEX_EMBEDDING_MAX_TOKENS")
         .ok()
         .and_then(|v| v.parse().ok())
+}
+
+/// `HELPDEX_EMBEDDING_INT8=0` (what `[embeddings] int8 = false` sets): f32 layers, for comparing.
+fn int8() -> bool {
+    std::env::var("HELPDEX_EMBEDDING_INT8").map_or(true, |v| v != "0" && v != "false")
 }

@@ -805,12 +805,12 @@ fn print_table(set: &str, rows: &[(&str, &Scores)]) {
 
 /// Embeds every passage with the model in `HELPDEX_EMBEDDING_MODEL` and turns hybrid
 /// retrieval on; `None` without a model.
-fn embed_set(engine: &Engine) -> anyhow::Result<Option<(f64, u64, f64)>> {
+fn embed_set(engine: &Engine) -> anyhow::Result<Option<(f64, bool, u64, f64)>> {
     let Some(dir) = std::env::var_os("HELPDEX_EMBEDDING_MODEL") else {
         return Ok(None);
     };
     let load = Instant::now();
-    let model = helpdex_service::embeddings::load(Path::new(&dir), max_tokens())?;
+    let model = helpdex_service::embeddings::load(Path::new(&dir), max_tokens(), int8())?;
     let load_ms = load.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     let r = engine.embed_pending(
@@ -819,16 +819,17 @@ fn embed_set(engine: &Engine) -> anyhow::Result<Option<(f64, u64, f64)>> {
         &mut |_, _| true,
     )?;
     let secs = started.elapsed().as_secs_f64();
+    let int8 = model.int8();
     engine.reader().set_embedder(model);
-    Ok(Some((load_ms, r.embedded, secs)))
+    Ok(Some((load_ms, int8, r.embedded, secs)))
 }
 
 async fn evaluate(set: &Dataset, sweep: &str) -> anyhow::Result<()> {
     let synced = sync_set(set).await?;
     let embedded = embed_set(&synced.engine)?;
-    if let Some((load_ms, n, secs)) = embedded {
+    if let Some((load_ms, int8, n, secs)) = embedded {
         println!(
-            "embedding: model loaded in {load_ms:.0} ms; {n} passages in {secs:.1}s = {:.1} passages/s",
+            "embedding: model loaded in {load_ms:.0} ms (int8 layers: {int8}); {n} passages in {secs:.1}s = {:.1} passages/s",
             n as f64 / secs.max(1e-9)
         );
         eprintln!(
@@ -1094,4 +1095,9 @@ fn max_tokens() -> Option<usize> {
     std::env::var("HELPDEX_EMBEDDING_MAX_TOKENS")
         .ok()
         .and_then(|v| v.parse().ok())
+}
+
+/// `HELPDEX_EMBEDDING_INT8=0` (what `[embeddings] int8 = false` sets): f32 layers, for comparing.
+fn int8() -> bool {
+    std::env::var("HELPDEX_EMBEDDING_INT8").map_or(true, |v| v != "0" && v != "false")
 }

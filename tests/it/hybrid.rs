@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 fn tiny(dir: &Path, seed: u64) -> Arc<helpdex_embed::Embedder> {
     helpdex_embed::tiny_model::write(dir, seed).unwrap();
-    helpdex_service::embeddings::load(dir, None).unwrap()
+    helpdex_service::embeddings::load(dir, None, true).unwrap()
 }
 
 fn embed(engine: &Engine, model: &dyn TextEmbedder) -> helpdex_core::engine::EmbedReport {

@@ -74,7 +74,8 @@ struct Layer {
 impl Bert {
     /// Loads weights named as in Hugging Face checkpoints, with or without a
     /// `bert.` prefix (`embeddings.word_embeddings.weight`, `encoder.layer.0.…`).
-    pub fn load(vb: VarBuilder, cfg: &BertConfig) -> Result<Self> {
+    /// `int8`: run the fully connected layers in int8 where the CPU can (`int8.rs`).
+    pub fn load(vb: VarBuilder, cfg: &BertConfig, int8: bool) -> Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -89,7 +90,7 @@ impl Bert {
         let token_type_row = token_type.embeddings().get(0)?;
         let embeddings_norm = layer_norm(h, cfg.layer_norm_eps, e.pp("LayerNorm"))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), cfg))
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), cfg, int8))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             word_embeddings,
@@ -97,6 +98,15 @@ impl Bert {
             token_type_row,
             embeddings_norm,
             layers,
+        })
+    }
+
+    /// Whether any fully connected layer runs in int8.
+    pub fn int8(&self) -> bool {
+        self.layers.iter().any(|l| {
+            [&l.qkv, &l.attention_out, &l.intermediate, &l.output]
+                .iter()
+                .any(|d| d.is_int8())
         })
     }
 
@@ -123,7 +133,7 @@ impl Bert {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, cfg: &BertConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, cfg: &BertConfig, int8: bool) -> Result<Self> {
         let h = cfg.hidden_size;
         let heads = cfg.num_attention_heads;
         let scale = 1.0 / ((h / heads) as f64).sqrt();
@@ -145,9 +155,9 @@ impl Layer {
             0,
         )?;
         let b = Tensor::cat(&[(bias(&q)? * scale)?, bias(&k)?, bias(&v)?], 0)?;
-        let dense = |l: Linear| Dense::new(l.weight(), &bias(&l)?);
+        let dense = |l: Linear| Dense::new(l.weight(), &bias(&l)?, int8);
         Ok(Self {
-            qkv: Dense::new(&weight, &b)?,
+            qkv: Dense::new(&weight, &b, int8)?,
             attention_out: dense(linear(h, h, vb.pp("attention.output.dense"))?)?,
             attention_norm: layer_norm(h, cfg.layer_norm_eps, vb.pp("attention.output.LayerNorm"))?,
             intermediate: dense(linear(

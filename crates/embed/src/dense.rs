@@ -10,27 +10,42 @@
 use candle_core::{CpuStorage, Result, Storage, Tensor};
 use gemm::Parallelism;
 
+use crate::int8::Int8Dense;
+
 pub(crate) struct Dense {
     /// (out, in), row-major: as stored in the checkpoint.
     weight: Vec<f32>,
+    /// The same weight in int8, when the layer runs in int8 (`int8.rs`).
+    int8: Option<Int8Dense>,
     bias: Vec<f32>,
     n_in: usize,
     n_out: usize,
 }
 
 impl Dense {
-    /// From a (out, in) weight and an (out,) bias.
-    pub(crate) fn new(weight: &Tensor, bias: &Tensor) -> Result<Self> {
+    /// From a (out, in) weight and an (out,) bias; in int8 when `int8` is
+    /// set, the CPU has the kernel and the sizes fit it.
+    pub(crate) fn new(weight: &Tensor, bias: &Tensor, int8: bool) -> Result<Self> {
         let (n_out, n_in) = weight.dims2()?;
         if bias.dims1()? != n_out {
             candle_core::bail!("bias of {} for {n_out} outputs", bias.dims1()?)
         }
+        let weight = weight.flatten_all()?.to_vec1::<f32>()?;
+        let int8 = (int8 && crate::int8::available())
+            .then(|| Int8Dense::new(&weight, n_in, n_out))
+            .flatten();
         Ok(Self {
-            weight: weight.flatten_all()?.to_vec1::<f32>()?,
+            weight: if int8.is_some() { Vec::new() } else { weight },
+            int8,
             bias: bias.to_vec1::<f32>()?,
             n_in,
             n_out,
         })
+    }
+
+    /// Whether this layer runs in int8.
+    pub(crate) fn is_int8(&self) -> bool {
+        self.int8.is_some()
     }
 
     /// `x · Wᵀ + b (+ residual)`; `x` is (…, in), the result (…, out).
@@ -60,6 +75,10 @@ impl Dense {
             }
         }
         with_f32(x, |x| {
+            if let Some(q) = &self.int8 {
+                q.forward(x, &mut out);
+                return Ok(());
+            }
             // SAFETY: x is (m, n_in), weight (n_out, n_in) read transposed
             // through its strides, out (m, n_out); all contiguous and of
             // exactly these sizes.
@@ -117,7 +136,7 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (3, 7, 40), &d).unwrap();
         let r = Tensor::randn(0f32, 1.0, (3, 7, 24), &d).unwrap();
         let linear = candle_nn::Linear::new(w.clone(), Some(b.clone()));
-        let dense = Dense::new(&w, &b).unwrap();
+        let dense = Dense::new(&w, &b, false).unwrap();
         let max_diff = |a: &Tensor, b: &Tensor| {
             assert_eq!(a.dims(), b.dims());
             (a - b)
@@ -140,8 +159,15 @@ mod tests {
         let d = Device::Cpu;
         let w = Tensor::zeros((4, 6), candle_core::DType::F32, &d).unwrap();
         let b = Tensor::zeros(4, candle_core::DType::F32, &d).unwrap();
-        assert!(Dense::new(&w, &Tensor::zeros(5, candle_core::DType::F32, &d).unwrap()).is_err());
-        let dense = Dense::new(&w, &b).unwrap();
+        assert!(
+            Dense::new(
+                &w,
+                &Tensor::zeros(5, candle_core::DType::F32, &d).unwrap(),
+                false
+            )
+            .is_err()
+        );
+        let dense = Dense::new(&w, &b, false).unwrap();
         let x = Tensor::zeros((2, 5), candle_core::DType::F32, &d).unwrap();
         assert!(dense.forward(&x, None).is_err(), "5 inputs for 6");
         let x = Tensor::zeros((2, 6), candle_core::DType::F32, &d).unwrap();

@@ -47,7 +47,18 @@ fn gelu_slice_avx2(src: &[f32], dst: &mut [f32]) {
     gelu_slice(src, dst)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gelu_slice_avx512(src: &[f32], dst: &mut [f32]) {
+    gelu_slice(src, dst)
+}
+
 fn gelu_chunk(src: &[f32], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F support was just checked.
+        return unsafe { gelu_slice_avx512(src, dst) };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 support was just checked.

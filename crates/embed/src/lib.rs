@@ -52,6 +52,7 @@ mod dense;
 mod error;
 mod fingerprint;
 mod gelu;
+mod int8;
 mod model_dir;
 pub mod scan;
 pub mod tiny_model;
@@ -101,6 +102,11 @@ pub struct EmbedOptions {
     /// activations outgrow glibc's mmap threshold (32 MiB), so every
     /// temporary tensor is page-faulted afresh.
     pub batch_tokens: usize,
+    /// Run the fully connected layers in int8 on CPUs with AVX-512 VNNI
+    /// (`int8.rs`): ~2× the passages per second, vectors within ~1% of f32's
+    /// (the fingerprint says which ran, so a switch re-embeds). Elsewhere, or
+    /// when false, f32.
+    pub int8: bool,
 }
 
 impl Default for EmbedOptions {
@@ -112,6 +118,7 @@ impl Default for EmbedOptions {
             normalize: None,
             batch_size: DEFAULT_BATCH_SIZE,
             batch_tokens: DEFAULT_BATCH_TOKENS,
+            int8: true,
         }
     }
 }
@@ -247,7 +254,7 @@ impl Embedder {
         let model = unsafe {
             let vb = VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)
                 .map_err(weights_err)?;
-            bert::Bert::load(vb, cfg).map_err(weights_err)?
+            bert::Bert::load(vb, cfg, options.int8).map_err(weights_err)?
         };
 
         let (query_prefix, passage_prefix) = match options.prefixes {
@@ -262,12 +269,16 @@ impl Embedder {
             },
         };
         let normalize = options.normalize.unwrap_or(md.normalize);
-        let settings = format!(
+        let mut settings = format!(
             "algorithm={};pooling={};normalize={normalize};max_tokens={max_tokens};\
              query_prefix={query_prefix:?};passage_prefix={passage_prefix:?}",
             fingerprint::ALGORITHM_VERSION,
             md.pooling.as_str(),
         );
+        // Only when it ran, so f32 fingerprints stay those stored before int8 existed.
+        if model.int8() {
+            settings.push_str(";int8=vnni-per-token-per-column");
+        }
         let fingerprint = fingerprint::compute(&md, &settings)?;
 
         Ok(Self {
@@ -286,6 +297,11 @@ impl Embedder {
             pad_id: cfg.pad_token_id as u32,
             fingerprint,
         })
+    }
+
+    /// Whether the fully connected layers run in int8 ([`EmbedOptions::int8`]).
+    pub fn int8(&self) -> bool {
+        self.model.int8()
     }
 
     /// Length of every vector.

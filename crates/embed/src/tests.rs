@@ -423,3 +423,42 @@ fn embedder_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Embedder>();
 }
+
+/// Int8 layers where the CPU has them, f32 otherwise; the fingerprint tells
+/// the two apart, and their vectors agree closely.
+#[test]
+fn int8_layers_run_where_the_cpu_can_and_change_the_fingerprint() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_model::write_spec(
+        tmp.path(),
+        &TinySpec {
+            hidden: 64,
+            ..TinySpec::new(7)
+        },
+    )
+    .unwrap();
+    let with = |int8| {
+        Embedder::load(
+            tmp.path(),
+            EmbedOptions {
+                int8,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let (q, f) = (with(true), with(false));
+    assert!(!f.int8(), "int8 = false always runs f32");
+    assert_eq!(q.int8(), crate::int8::available());
+    assert_eq!(q.fingerprint() == f.fingerprint(), !q.int8());
+    let texts = ["reset your password", &long_text(40), "refund for my order"];
+    for (a, b) in q
+        .embed_passages(&texts)
+        .unwrap()
+        .iter()
+        .zip(&f.embed_passages(&texts).unwrap())
+    {
+        let cos: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        assert!(cos > 0.99, "cosine int8 vs f32 {cos}");
+    }
+}

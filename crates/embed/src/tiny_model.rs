@@ -29,7 +29,6 @@ pub const MAX_SEQ_LENGTH: usize = 32;
 pub const MAX_POSITIONS: usize = 64;
 const LAYERS: usize = 2;
 const HEADS: usize = 2;
-const INTERMEDIATE: usize = 64;
 
 /// What to write; [`TinySpec::new`] gives the defaults used by [`write()`].
 #[derive(Debug, Clone)]
@@ -40,6 +39,9 @@ pub struct TinySpec {
     pub cls_pooling: bool,
     /// List a Normalize module in `modules.json`.
     pub normalize: bool,
+    /// Hidden size (default [`HIDDEN`]); the feed-forward layer is twice as
+    /// wide. 64 makes every fully connected layer one the int8 kernel tiles.
+    pub hidden: usize,
 }
 
 impl TinySpec {
@@ -48,6 +50,7 @@ impl TinySpec {
             seed,
             cls_pooling: false,
             normalize: true,
+            hidden: HIDDEN,
         }
     }
 }
@@ -70,10 +73,10 @@ pub fn write_spec(dir: impl AsRef<Path>, spec: &TinySpec) -> Result<(), EmbedErr
             "architectures": ["BertModel"],
             "model_type": "bert",
             "vocab_size": vocab.len(),
-            "hidden_size": HIDDEN,
+            "hidden_size": spec.hidden,
             "num_hidden_layers": LAYERS,
             "num_attention_heads": HEADS,
-            "intermediate_size": INTERMEDIATE,
+            "intermediate_size": 2 * spec.hidden,
             "hidden_act": "gelu",
             "hidden_dropout_prob": 0.1,
             "attention_probs_dropout_prob": 0.1,
@@ -115,14 +118,14 @@ pub fn write_spec(dir: impl AsRef<Path>, spec: &TinySpec) -> Result<(), EmbedErr
         dir,
         "1_Pooling/config.json",
         &json!({
-            "word_embedding_dimension": HIDDEN,
+            "word_embedding_dimension": spec.hidden,
             "pooling_mode_cls_token": spec.cls_pooling,
             "pooling_mode_mean_tokens": !spec.cls_pooling,
             "pooling_mode_max_tokens": false,
             "pooling_mode_mean_sqrt_len_tokens": false,
         }),
     )?;
-    write_weights(&dir.join("model.safetensors"), vocab.len(), spec.seed)
+    write_weights(&dir.join("model.safetensors"), vocab.len(), spec)
 }
 
 fn write_json(dir: &Path, name: &str, value: &Value) -> Result<(), EmbedError> {
@@ -220,42 +223,43 @@ impl SplitMix64 {
     }
 }
 
-fn write_weights(path: &Path, vocab_size: usize, seed: u64) -> Result<(), EmbedError> {
-    let mut rng = SplitMix64(seed);
+fn write_weights(path: &Path, vocab_size: usize, spec: &TinySpec) -> Result<(), EmbedError> {
+    let mut rng = SplitMix64(spec.seed);
+    let (hidden, intermediate) = (spec.hidden, 2 * spec.hidden);
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     // Sorted names and a fixed draw order make the file a pure function of the seed.
     let mut shapes: Vec<(String, Vec<usize>)> = vec![
         (
             "embeddings.word_embeddings.weight".into(),
-            vec![vocab_size, HIDDEN],
+            vec![vocab_size, hidden],
         ),
         (
             "embeddings.position_embeddings.weight".into(),
-            vec![MAX_POSITIONS, HIDDEN],
+            vec![MAX_POSITIONS, hidden],
         ),
         (
             "embeddings.token_type_embeddings.weight".into(),
-            vec![2, HIDDEN],
+            vec![2, hidden],
         ),
-        ("embeddings.LayerNorm.weight".into(), vec![HIDDEN]),
-        ("embeddings.LayerNorm.bias".into(), vec![HIDDEN]),
+        ("embeddings.LayerNorm.weight".into(), vec![hidden]),
+        ("embeddings.LayerNorm.bias".into(), vec![hidden]),
     ];
     for l in 0..LAYERS {
         let p = format!("encoder.layer.{l}");
         for (name, out, inp) in [
-            ("attention.self.query", HIDDEN, HIDDEN),
-            ("attention.self.key", HIDDEN, HIDDEN),
-            ("attention.self.value", HIDDEN, HIDDEN),
-            ("attention.output.dense", HIDDEN, HIDDEN),
-            ("intermediate.dense", INTERMEDIATE, HIDDEN),
-            ("output.dense", HIDDEN, INTERMEDIATE),
+            ("attention.self.query", hidden, hidden),
+            ("attention.self.key", hidden, hidden),
+            ("attention.self.value", hidden, hidden),
+            ("attention.output.dense", hidden, hidden),
+            ("intermediate.dense", intermediate, hidden),
+            ("output.dense", hidden, intermediate),
         ] {
             shapes.push((format!("{p}.{name}.weight"), vec![out, inp]));
             shapes.push((format!("{p}.{name}.bias"), vec![out]));
         }
         for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
-            shapes.push((format!("{p}.{norm}.weight"), vec![HIDDEN]));
-            shapes.push((format!("{p}.{norm}.bias"), vec![HIDDEN]));
+            shapes.push((format!("{p}.{norm}.weight"), vec![hidden]));
+            shapes.push((format!("{p}.{norm}.bias"), vec![hidden]));
         }
     }
     shapes.sort();

@@ -39,6 +39,9 @@ pub struct RawEmbeddings {
     /// Tokens the model reads of each passage (default 128, or the model's own
     /// `max_seq_length` when lower). Fewer is proportionally faster to embed.
     pub max_tokens: Option<usize>,
+    /// Run the model's fully connected layers in int8 on CPUs with AVX-512 VNNI (default
+    /// true): about twice as fast, vectors within ~0.3% (cosine) of f32's. Elsewhere f32.
+    pub int8: Option<bool>,
 }
 
 /// The resolved model setting.
@@ -51,6 +54,8 @@ pub struct EmbeddingsConfig {
     /// Tokens read of each passage; `None`: [`DEFAULT_MAX_TOKENS`] or the model's own limit,
     /// whichever is lower.
     pub max_tokens: Option<usize>,
+    /// int8 layers where the CPU has them.
+    pub int8: bool,
 }
 
 impl EmbeddingsConfig {
@@ -78,6 +83,7 @@ impl EmbeddingsConfig {
             model: m.trim().to_string(),
             batch,
             max_tokens: raw.max_tokens,
+            int8: raw.int8.unwrap_or(true),
         }))
     }
 }
@@ -202,15 +208,17 @@ async fn download(id: &str, dir: &Path) -> Result<(), String> {
 }
 
 /// Loads the model in `dir` (weights memory-mapped), vectors always L2-normalised: the engine
-/// scores by dot product.
+/// scores by dot product. `int8`: [`RawEmbeddings::int8`].
 pub fn load(
     dir: &Path,
     max_tokens: Option<usize>,
+    int8: bool,
 ) -> Result<Arc<helpdex_embed::Embedder>, ModelError> {
     let options = helpdex_embed::EmbedOptions {
         normalize: Some(true),
         max_tokens,
         cap_tokens: Some(DEFAULT_MAX_TOKENS),
+        int8,
         ..Default::default()
     };
     let started = Instant::now();
@@ -218,7 +226,7 @@ pub fn load(
         dir: dir.to_path_buf(),
         error: Box::new(source),
     })?;
-    tracing::debug!(dir = %dir.display(), ms = started.elapsed().as_millis() as u64, dim = model.dim(), "embedding model loaded");
+    tracing::debug!(dir = %dir.display(), ms = started.elapsed().as_millis() as u64, dim = model.dim(), int8 = model.int8(), "embedding model loaded");
     Ok(Arc::new(model))
 }
 
@@ -228,8 +236,8 @@ pub async fn open(
     data_dir: &Path,
 ) -> Result<Arc<helpdex_embed::Embedder>, ModelError> {
     let dir = model_dir(cfg, data_dir).await?;
-    let max_tokens = cfg.max_tokens;
-    tokio::task::spawn_blocking(move || load(&dir, max_tokens))
+    let (max_tokens, int8) = (cfg.max_tokens, cfg.int8);
+    tokio::task::spawn_blocking(move || load(&dir, max_tokens, int8))
         .await
         .unwrap_or_else(|e| Err(ModelError::Crashed(e.to_string())))
 }
