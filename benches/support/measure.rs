@@ -10,8 +10,6 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// What one run of a child cost, and what it printed.
@@ -108,31 +106,32 @@ fn measure(out: &Path, program: &str, args: &[String]) -> i32 {
     // Peak anonymous memory (heap), sampled: `ru_maxrss` also counts the index files the
     // kernel maps in while tantivy merges, pages it reclaims under pressure.
     let pid = child.id();
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut max = 0u64;
-            while !done.load(Ordering::Relaxed) {
-                if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    && let Some(kb) = s
-                        .lines()
-                        .find_map(|l| l.strip_prefix("RssAnon:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                {
-                    max = max.max(kb);
-                }
-                std::thread::sleep(Duration::from_millis(50));
+    // Sampled every 50 ms until the child is reaped; the channel (not a sleep) wakes the
+    // sampler at once then, so short runs (a CLI search) are not timed 50 ms too long.
+    let (done, stop) = std::sync::mpsc::channel::<()>();
+    let sampler = std::thread::spawn(move || {
+        let mut max = 0u64;
+        loop {
+            if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                && let Some(kb) = s
+                    .lines()
+                    .find_map(|l| l.strip_prefix("RssAnon:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                max = max.max(kb);
             }
-            max
-        })
-    };
+            match stop.recv_timeout(Duration::from_millis(50)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return max,
+            }
+        }
+    });
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `child.id()` is our own unreaped child; status and ru are valid pointers.
     let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
-    done.store(true, Ordering::Relaxed);
+    drop(done);
     let anon = sampler.join().unwrap_or(0);
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let v = serde_json::json!({
