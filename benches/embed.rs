@@ -11,7 +11,9 @@
 //! `HELPDEX_EMBEDDING_MODEL=$(scripts/fetch-model) cargo bench --bench embed [-- N]` (N defaults
 //! to 2,000: embedding is what costs, and it is linear in passages, so larger help centers are
 //! extrapolated from the measured rate). `HELPDEX_EMBEDDING_MAX_TOKENS` sets `[embeddings]
-//! max_tokens`.
+//! max_tokens`, `HELPDEX_EMBEDDING_INT8=0` sets `int8 = false`, and `-- N one-locale` generates
+//! the help center without its translations (German for half the articles, French for a
+//! quarter by default).
 
 #[allow(dead_code)] // shared with the sync bench, which reports more of it
 #[path = "support/measure.rs"]
@@ -103,11 +105,15 @@ fn main() -> anyhow::Result<()> {
         .find_map(|a| a.parse().ok())
         .unwrap_or(2_000);
     let rt = tokio::runtime::Runtime::new()?;
-    let spec = Synthetic {
+    let one_locale = std::env::args().any(|a| a == "one-locale");
+    let mut spec = Synthetic {
         articles: n,
         newest: chrono::Utc::now().timestamp() - 7 * 86_400,
         ..Synthetic::default()
     };
+    if one_locale {
+        spec.translations.clear();
+    }
     let emu: Emulator = rt.block_on(Emulator::start(
         spec.world(),
         EmulatorConfig::default(),
@@ -118,7 +124,8 @@ fn main() -> anyhow::Result<()> {
     let (plain, hybrid) = (tmp.path().join("bm25"), tmp.path().join("hybrid"));
 
     println!(
-        "synthetic help center: {n} articles; machine: {} cores",
+        "synthetic help center: {n} articles, locales {:?}; machine: {} cores",
+        spec.locales(),
         num_cpus()
     );
     let a = run(&plain, &url, None, &["sync", "--json"]);
