@@ -16,6 +16,8 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use crate::cpu::{contiguous_f32, matmul};
+
 /// The attention context of every text, (rows, len, hidden).
 pub(crate) fn attention(qkv: &Tensor, heads: usize, lengths: &[usize]) -> Result<Tensor> {
     qkv.apply_op1_no_bwd(&Attention { heads, lengths })
@@ -47,10 +49,7 @@ impl CustomOp1 for Attention<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
-        else {
-            candle_core::bail!("helpdex-attention needs a contiguous f32 tensor")
-        };
+        let src = contiguous_f32(storage, layout, "helpdex-attention")?;
         let (rows, len, h3) = layout.shape().dims3()?;
         let heads = self.heads;
         if h3 % 3 != 0 || heads == 0 || (h3 / 3) % heads != 0 {
@@ -63,7 +62,6 @@ impl CustomOp1 for Attention<'_> {
         }
         let h = h3 / 3;
         let hd = h / heads;
-        let src = &data[start..end];
         let mut out = vec![0f32; rows * len * h];
         let out_ptr = OutPtr(out.as_mut_ptr());
         (0..rows * heads)
@@ -86,49 +84,29 @@ impl CustomOp1 for Attention<'_> {
                     let k = text.as_ptr().add(h + head * hd);
                     let v = text.as_ptr().add(2 * h + head * hd);
                     // scores (n × n) = Q (n × hd) · Kᵀ (hd × n)
-                    gemm::gemm(
-                        n,
-                        n,
-                        hd,
+                    matmul(
+                        (n, n, hd),
                         scores.as_mut_ptr(),
-                        1,
-                        n as isize,
+                        n,
                         false,
                         q,
-                        1,
-                        h3 as isize,
+                        h3,
                         k,
-                        h3 as isize,
-                        1,
-                        0f32,
-                        1f32,
-                        false,
-                        false,
-                        false,
+                        (1, h3),
                         Parallelism::None,
                     );
                     softmax_rows(scores, n);
                     // context (n × hd) = P (n × n) · V (n × hd), into the output rows.
                     let dst = out_ptr.get().add(row * len * h + head * hd);
-                    gemm::gemm(
-                        n,
-                        hd,
-                        n,
+                    matmul(
+                        (n, hd, n),
                         dst,
-                        1,
-                        h as isize,
+                        h,
                         false,
                         scores.as_ptr(),
-                        1,
-                        n as isize,
+                        n,
                         v,
-                        1,
-                        h3 as isize,
-                        0f32,
-                        1f32,
-                        false,
-                        false,
-                        false,
+                        (h3, 1),
                         Parallelism::None,
                     );
                 }
@@ -302,15 +280,7 @@ mod tests {
         let qkv = Tensor::randn(0f32, 1.0, (3, len, 3 * heads * hd), &Device::Cpu).unwrap();
         let ours = attention(&qkv, heads, &lengths).unwrap();
         let theirs = reference(&qkv, heads, &lengths);
-        assert_eq!(ours.dims(), theirs.dims());
-        let diff = (&ours - &theirs)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = crate::cpu::max_abs_diff(&ours, &theirs);
         assert!(diff < 1e-5, "max difference {diff}");
         // Text 1 has 5 real tokens: its 6 padded positions are zero.
         let pad = ours.i((1, 5..)).unwrap().abs().unwrap().max_all().unwrap();

@@ -7,9 +7,10 @@
 //! product. In a MiniLM forward pass the two element-wise passes alone were
 //! ~6% of CPU time.
 
-use candle_core::{CpuStorage, Result, Storage, Tensor};
+use candle_core::{Result, Tensor};
 use gemm::Parallelism;
 
+use crate::cpu::{matmul, with_f32};
 use crate::int8::Int8Dense;
 
 pub(crate) struct Dense {
@@ -83,25 +84,15 @@ impl Dense {
             // through its strides, out (m, n_out); all contiguous and of
             // exactly these sizes.
             unsafe {
-                gemm::gemm(
-                    m,
-                    self.n_out,
-                    self.n_in,
+                matmul(
+                    (m, self.n_out, self.n_in),
                     out.as_mut_ptr(),
-                    1,
-                    self.n_out as isize,
+                    self.n_out,
                     true,
                     x.as_ptr(),
-                    1,
-                    self.n_in as isize,
+                    self.n_in,
                     self.weight.as_ptr(),
-                    self.n_in as isize,
-                    1,
-                    1f32,
-                    1f32,
-                    false,
-                    false,
-                    false,
+                    (1, self.n_in),
                     Parallelism::Rayon(0),
                 );
             }
@@ -110,17 +101,6 @@ impl Dense {
         *dims.last_mut().expect("checked above") = self.n_out;
         Tensor::from_vec(out, dims, x.device())
     }
-}
-
-/// Runs `f` on a contiguous f32 CPU tensor's values.
-fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) =
-        (&*storage, layout.contiguous_offsets())
-    else {
-        candle_core::bail!("expected a contiguous f32 CPU tensor")
-    };
-    f(&data[start..end])
 }
 
 #[cfg(test)]
@@ -137,17 +117,7 @@ mod tests {
         let r = Tensor::randn(0f32, 1.0, (3, 7, 24), &d).unwrap();
         let linear = candle_nn::Linear::new(w.clone(), Some(b.clone()));
         let dense = Dense::new(&w, &b, false).unwrap();
-        let max_diff = |a: &Tensor, b: &Tensor| {
-            assert_eq!(a.dims(), b.dims());
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
+        let max_diff = crate::cpu::max_abs_diff;
         let plain = linear.forward(&x).unwrap();
         assert!(max_diff(&dense.forward(&x, None).unwrap(), &plain) < 1e-5);
         let with_residual = (&plain + &r).unwrap();

@@ -75,11 +75,7 @@ impl CustomOp1 for GeluErf {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
-        else {
-            candle_core::bail!("helpdex-gelu-erf needs a contiguous f32 tensor")
-        };
-        let src = &data[start..end];
+        let src = crate::cpu::contiguous_f32(storage, layout, "helpdex-gelu-erf")?;
         let mut out = vec![0f32; src.len()];
         const CHUNK: usize = 16 * 1024;
         out.par_chunks_mut(CHUNK)

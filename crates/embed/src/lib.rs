@@ -48,6 +48,7 @@ mod attention;
 /// The BERT forward pass; public only for the benchmarks.
 #[doc(hidden)]
 pub mod bert;
+mod cpu;
 mod dense;
 mod error;
 mod fingerprint;
