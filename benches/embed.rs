@@ -19,6 +19,10 @@
 #[path = "support/measure.rs"]
 mod measure;
 
+#[path = "support/embedding_env.rs"]
+mod embedding_env;
+use embedding_env::{int8, max_tokens};
+
 use helpdex_core::engine::Engine;
 use helpdex_core::model::Access;
 use helpdex_core::normalize::NormalizeOptions;
@@ -209,16 +213,4 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-}
-
-/// `HELPDEX_EMBEDDING_MAX_TOKENS` (what `[embeddings] max_tokens` sets), for comparing.
-fn max_tokens() -> Option<usize> {
-    std::env::var("HELPDEX_EMBEDDING_MAX_TOKENS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-}
-
-/// `HELPDEX_EMBEDDING_INT8=0` (what `[embeddings] int8 = false` sets): f32 layers, for comparing.
-fn int8() -> bool {
-    std::env::var("HELPDEX_EMBEDDING_INT8").map_or(true, |v| v != "0" && v != "false")
 }

@@ -31,6 +31,10 @@
 //! also runs helpdex over a grid of ranking settings and "nothing relevant" thresholds (how the
 //! defaults were chosen); `HELPDEX_EVAL_SWEEP=found` only the thresholds.
 
+#[path = "support/embedding_env.rs"]
+mod embedding_env;
+use embedding_env::{int8, max_tokens};
+
 use anyhow::{Context, bail};
 use helpdex_core::engine::Engine;
 use helpdex_core::model::Access;
@@ -1088,16 +1092,4 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `HELPDEX_EMBEDDING_MAX_TOKENS` (what `[embeddings] max_tokens` sets), for comparing.
-fn max_tokens() -> Option<usize> {
-    std::env::var("HELPDEX_EMBEDDING_MAX_TOKENS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-}
-
-/// `HELPDEX_EMBEDDING_INT8=0` (what `[embeddings] int8 = false` sets): f32 layers, for comparing.
-fn int8() -> bool {
-    std::env::var("HELPDEX_EMBEDDING_INT8").map_or(true, |v| v != "0" && v != "false")
 }
