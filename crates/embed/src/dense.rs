@@ -14,13 +14,18 @@ use crate::cpu::{matmul, with_f32};
 use crate::int8::Int8Dense;
 
 pub(crate) struct Dense {
-    /// (out, in), row-major: as stored in the checkpoint.
-    weight: Vec<f32>,
-    /// The same weight in int8, when the layer runs in int8 (`int8.rs`).
-    int8: Option<Int8Dense>,
+    weight: Weight,
     bias: Vec<f32>,
     n_in: usize,
     n_out: usize,
+}
+
+/// The weight, in the one form the layer runs.
+enum Weight {
+    /// (out, in), row-major: as stored in the checkpoint.
+    F32(Vec<f32>),
+    /// Quantized and packed for the int8 kernel (`int8.rs`).
+    Int8(Int8Dense),
 }
 
 impl Dense {
@@ -32,12 +37,15 @@ impl Dense {
             candle_core::bail!("bias of {} for {n_out} outputs", bias.dims1()?)
         }
         let weight = weight.flatten_all()?.to_vec1::<f32>()?;
-        let int8 = (int8 && crate::int8::available())
+        let weight = match (int8 && crate::int8::available())
             .then(|| Int8Dense::new(&weight, n_in, n_out))
-            .flatten();
+            .flatten()
+        {
+            Some(q) => Weight::Int8(q),
+            None => Weight::F32(weight),
+        };
         Ok(Self {
-            weight: if int8.is_some() { Vec::new() } else { weight },
-            int8,
+            weight,
             bias: bias.to_vec1::<f32>()?,
             n_in,
             n_out,
@@ -46,7 +54,7 @@ impl Dense {
 
     /// Whether this layer runs in int8.
     pub(crate) fn is_int8(&self) -> bool {
-        self.int8.is_some()
+        matches!(self.weight, Weight::Int8(_))
     }
 
     /// `x · Wᵀ + b (+ residual)`; `x` is (…, in), the result (…, out).
@@ -76,10 +84,13 @@ impl Dense {
             }
         }
         with_f32(x, |x| {
-            if let Some(q) = &self.int8 {
-                q.forward(x, &mut out);
-                return Ok(());
-            }
+            let weight = match &self.weight {
+                Weight::Int8(q) => {
+                    q.forward(x, &mut out);
+                    return Ok(());
+                }
+                Weight::F32(w) => w,
+            };
             // SAFETY: x is (m, n_in), weight (n_out, n_in) read transposed
             // through its strides, out (m, n_out); all contiguous and of
             // exactly these sizes.
@@ -91,7 +102,7 @@ impl Dense {
                     true,
                     x.as_ptr(),
                     self.n_in,
-                    self.weight.as_ptr(),
+                    weight.as_ptr(),
                     (1, self.n_in),
                     Parallelism::Rayon(0),
                 );
