@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 /// The environment variable naming the model (beats the config file).
 pub const MODEL_ENV: &str = "HELPDEX_EMBEDDING_MODEL";
 
-/// Passages per model call by default.
-pub const DEFAULT_BATCH: usize = 32;
+/// Passages per model call by default: enough for the model to sort them by length (less
+/// padding) and run one length-sorted batch per core.
+pub const DEFAULT_BATCH: usize = 256;
 
 /// Tokens read of each passage by default (below the model's own limit): all-MiniLM-L6-v2 was
 /// trained on 128-token inputs and ranked better at 128 than at its configured 256 on every
