@@ -7,7 +7,9 @@
 //! * the `1/sqrt(head_dim)` attention scale is folded into the query weights;
 //! * attention runs text by text over the real tokens only (no padding, no
 //!   mask), in one op over all (text, head) pairs (`attention.rs`);
-//! * exact GELU uses the vectorised kernel in `gelu.rs`;
+//! * exact GELU uses the vectorised kernel in `gelu.rs`, fused into the
+//!   quantization of the next layer's input where that layer runs in int8;
+//! * LayerNorm runs in place on the layer's output (`norm.rs`);
 //! * fully connected layers add their bias and residual inside the product
 //!   (`dense.rs`);
 //! * token type ids are always 0 (single-sentence embedding), so their
@@ -22,9 +24,10 @@
 //! release build time.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
+use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear};
 
-use crate::dense::Dense;
+use crate::dense::{Dense, Input};
+use crate::norm::LayerNorm;
 
 /// The architecture parameters read from `config.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +91,7 @@ impl Bert {
             embedding(cfg.max_position_embeddings, h, e.pp("position_embeddings"))?;
         let token_type = embedding(cfg.type_vocab_size, h, e.pp("token_type_embeddings"))?;
         let token_type_row = token_type.embeddings().get(0)?;
-        let embeddings_norm = layer_norm(h, cfg.layer_norm_eps, e.pp("LayerNorm"))?;
+        let embeddings_norm = LayerNorm::load(h, cfg.layer_norm_eps, e.pp("LayerNorm"))?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), cfg, int8))
             .collect::<Result<Vec<_>>>()?;
@@ -124,7 +127,9 @@ impl Bert {
             .forward(input_ids)?
             .broadcast_add(&positions)?
             .broadcast_add(&self.token_type_row)?;
-        let mut x = self.embeddings_norm.forward(&x)?;
+        let mut v = x.flatten_all()?.to_vec1::<f32>()?;
+        self.embeddings_norm.apply(&mut v);
+        let mut x = Tensor::from_vec(v, x.dims(), x.device())?;
         for layer in &self.layers {
             x = layer.forward(&x, lengths)?;
         }
@@ -159,14 +164,18 @@ impl Layer {
         Ok(Self {
             qkv: Dense::new(&weight, &b, int8)?,
             attention_out: dense(linear(h, h, vb.pp("attention.output.dense"))?)?,
-            attention_norm: layer_norm(h, cfg.layer_norm_eps, vb.pp("attention.output.LayerNorm"))?,
+            attention_norm: LayerNorm::load(
+                h,
+                cfg.layer_norm_eps,
+                vb.pp("attention.output.LayerNorm"),
+            )?,
             intermediate: dense(linear(
                 h,
                 cfg.intermediate_size,
                 vb.pp("intermediate.dense"),
             )?)?,
             output: dense(linear(cfg.intermediate_size, h, vb.pp("output.dense"))?)?,
-            output_norm: layer_norm(h, cfg.layer_norm_eps, vb.pp("output.LayerNorm"))?,
+            output_norm: LayerNorm::load(h, cfg.layer_norm_eps, vb.pp("output.LayerNorm"))?,
             heads,
             act: cfg.hidden_act,
         })
@@ -177,16 +186,23 @@ impl Layer {
         // Over each text's real tokens only: equivalent to a padded batch with
         // an attention mask, without the padding's work (attention.rs).
         let context = crate::attention::attention(&qkv, self.heads, lengths)?; // (rows, len, h)
-        let x = self
-            .attention_norm
-            .forward(&self.attention_out.forward(&context, Some(x))?)?;
-        let inner = self.intermediate.forward(&x, None)?;
-        let inner = match self.act {
-            HiddenAct::Gelu => crate::gelu::gelu_erf(&inner)?,
-            HiddenAct::GeluTanh => inner.gelu()?,
-            HiddenAct::Relu => inner.relu()?,
+        let mut h = self
+            .attention_out
+            .forward_vec(&context, Some(x), Input::AsIs)?;
+        self.attention_norm.apply(&mut h);
+        let h = Tensor::from_vec(h, x.dims(), x.device())?;
+        let inner = self.intermediate.forward(&h, None)?;
+        let mut out = match self.act {
+            HiddenAct::Gelu => self.output.forward_vec(&inner, Some(&h), Input::Gelu)?,
+            HiddenAct::GeluTanh => {
+                self.output
+                    .forward_vec(&inner.gelu()?, Some(&h), Input::AsIs)?
+            }
+            HiddenAct::Relu => self
+                .output
+                .forward_vec(&inner.relu()?, Some(&h), Input::AsIs)?,
         };
-        self.output_norm
-            .forward(&self.output.forward(&inner, Some(&x))?)
+        self.output_norm.apply(&mut out);
+        Tensor::from_vec(out, x.dims(), x.device())
     }
 }

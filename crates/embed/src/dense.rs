@@ -13,6 +13,15 @@ use gemm::Parallelism;
 use crate::cpu::{matmul, with_f32};
 use crate::int8::Int8Dense;
 
+/// What a layer does to its input before the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Input {
+    AsIs,
+    /// Exact GELU first: in int8, applied row by row as the row is quantized,
+    /// so the activated (tokens × 1536) matrix is never written out.
+    Gelu,
+}
+
 pub(crate) struct Dense {
     weight: Weight,
     bias: Vec<f32>,
@@ -59,7 +68,21 @@ impl Dense {
 
     /// `x · Wᵀ + b (+ residual)`; `x` is (…, in), the result (…, out).
     pub(crate) fn forward(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+        let out = self.forward_vec(x, residual, Input::AsIs)?;
         let mut dims = x.dims().to_vec();
+        *dims.last_mut().expect("forward_vec checked the shape") = self.n_out;
+        Tensor::from_vec(out, dims, x.device())
+    }
+
+    /// `input(x) · Wᵀ + b (+ residual)` as a row-major (rows × out) buffer, for
+    /// a caller that goes on in place (LayerNorm).
+    pub(crate) fn forward_vec(
+        &self,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        input: Input,
+    ) -> Result<Vec<f32>> {
+        let dims = x.dims().to_vec();
         if dims.last() != Some(&self.n_in) {
             candle_core::bail!("input {dims:?} for a layer of {} inputs", self.n_in)
         }
@@ -86,10 +109,18 @@ impl Dense {
         with_f32(x, |x| {
             let weight = match &self.weight {
                 Weight::Int8(q) => {
-                    q.forward(x, &mut out);
+                    q.forward(x, &mut out, input == Input::Gelu);
                     return Ok(());
                 }
                 Weight::F32(w) => w,
+            };
+            let activated;
+            let x = match input {
+                Input::AsIs => x,
+                Input::Gelu => {
+                    activated = crate::gelu::apply(x);
+                    &activated[..]
+                }
             };
             // SAFETY: x is (m, n_in), weight (n_out, n_in) read transposed
             // through its strides, out (m, n_out); all contiguous and of
@@ -109,8 +140,7 @@ impl Dense {
             }
             Ok(())
         })?;
-        *dims.last_mut().expect("checked above") = self.n_out;
-        Tensor::from_vec(out, dims, x.device())
+        Ok(out)
     }
 }
 

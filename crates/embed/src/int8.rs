@@ -109,11 +109,12 @@ impl Int8Dense {
     }
 
     /// `out += x · Wᵀ` for `m` tokens, `x` (m × n_in), `out` (m × n_out) holding
-    /// the bias (and residual) already. Runs on the current rayon pool.
+    /// the bias (and residual) already; with `gelu`, `out += gelu(x) · Wᵀ`.
+    /// Runs on the current rayon pool.
     ///
     /// # Panics
     /// If the CPU lacks AVX-512 VNNI (check [`available`]) or the sizes are off.
-    pub(crate) fn forward(&self, x: &[f32], out: &mut [f32]) {
+    pub(crate) fn forward(&self, x: &[f32], out: &mut [f32], gelu: bool) {
         assert!(available(), "the int8 kernel needs AVX-512 VNNI");
         let (k, n) = (self.n_in, self.n_out);
         let m = x.len() / k;
@@ -121,14 +122,14 @@ impl Int8Dense {
         out.par_chunks_mut(JOB_ROWS * n)
             .zip(x.par_chunks(JOB_ROWS * k))
             .for_each_init(
-                || (Vec::<u8>::new(), Vec::<f32>::new()),
-                |(a, sa), (out, x)| {
+                || (Vec::<u8>::new(), Vec::<f32>::new(), Vec::<f32>::new()),
+                |(a, sa, row), (out, x)| {
                     let rows = x.len() / k;
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: `available()` was asserted; `a` holds rows × k
                     // bytes, `out` rows × n values, `packed` n × k bytes.
                     unsafe {
-                        vnni::quantize_rows(x, k, a, sa);
+                        vnni::quantize_rows(x, k, gelu, row, a, sa);
                         vnni::rows(self, a, sa, rows, out)
                     };
                     #[cfg(not(target_arch = "x86_64"))]
@@ -138,13 +139,28 @@ impl Int8Dense {
     }
 }
 
-/// Quantizes each k-long row of `x` to `a + 128` bytes, scales in `sa`.
+/// Quantizes each k-long row of `x` (or of `gelu(x)`, computed a row at a
+/// time in `row`) to `a + 128` bytes, scales in `sa`.
 #[inline(always)]
-fn quantize_rows(x: &[f32], k: usize, a: &mut Vec<u8>, sa: &mut Vec<f32>) {
+fn quantize_rows(
+    x: &[f32],
+    k: usize,
+    gelu: bool,
+    row: &mut Vec<f32>,
+    a: &mut Vec<u8>,
+    sa: &mut Vec<f32>,
+) {
     a.clear();
     a.resize(x.len(), 0);
     sa.clear();
     for (src, dst) in x.chunks_exact(k).zip(a.chunks_exact_mut(k)) {
+        let src = if gelu {
+            row.clear();
+            row.extend(src.iter().map(|&v| crate::gelu::gelu(v)));
+            &row[..]
+        } else {
+            src
+        };
         let max = max_abs(src);
         let s = if max > 0.0 && max.is_finite() {
             max / 127.0
@@ -193,7 +209,7 @@ fn max_abs(x: &[f32]) -> f32 {
 pub(crate) fn reference(layer: &Int8Dense, x: &[f32], out: &mut [f32]) {
     let (k, n) = (layer.n_in, layer.n_out);
     let (mut a, mut sa) = (Vec::new(), Vec::new());
-    quantize_rows(x, k, &mut a, &mut sa);
+    quantize_rows(x, k, false, &mut Vec::new(), &mut a, &mut sa);
     let groups = k / 4;
     for (r, s_r) in sa.iter().enumerate() {
         for j in 0..n {
@@ -217,8 +233,15 @@ mod vnni {
 
     /// [`super::quantize_rows`], compiled for 16-lane vectors.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) fn quantize_rows(x: &[f32], k: usize, a: &mut Vec<u8>, sa: &mut Vec<f32>) {
-        super::quantize_rows(x, k, a, sa)
+    pub(super) fn quantize_rows(
+        x: &[f32],
+        k: usize,
+        gelu: bool,
+        row: &mut Vec<f32>,
+        a: &mut Vec<u8>,
+        sa: &mut Vec<f32>,
+    ) {
+        super::quantize_rows(x, k, gelu, row, a, sa)
     }
 
     /// All column blocks for `rows` quantized tokens.
@@ -379,7 +402,7 @@ mod tests {
             let x = random(m * k, 4 + m as u64, 2.0);
             let bias = random(m * n, 5, 1.0);
             let mut ours = bias.clone();
-            layer.forward(&x, &mut ours);
+            layer.forward(&x, &mut ours, false);
             let mut theirs = bias.clone();
             reference(&layer, &x, &mut theirs);
             for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
@@ -388,6 +411,28 @@ mod tests {
                     "m={m} [{i}]: {a} vs {b}"
                 );
             }
+        }
+    }
+
+    /// With `gelu`, the layer's input is activated row by row as it is
+    /// quantized: the same as activating the whole input first.
+    #[test]
+    fn gelu_input_equals_activating_first() {
+        if !available() {
+            eprintln!("no AVX-512 VNNI here: the kernel is not used on this CPU");
+            return;
+        }
+        let (m, k, n) = (50, 256, 128);
+        let w = random(n * k, 6, 0.1);
+        let layer = Int8Dense::new(&w, k, n).unwrap();
+        let x = random(m * k, 7, 6.0);
+        let bias = random(m * n, 8, 1.0);
+        let mut fused = bias.clone();
+        layer.forward(&x, &mut fused, true);
+        let mut first = bias.clone();
+        layer.forward(&crate::gelu::apply(&x), &mut first, false);
+        for (a, b) in fused.iter().zip(&first) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
         }
     }
 }

@@ -55,6 +55,7 @@ mod fingerprint;
 mod gelu;
 mod int8;
 mod model_dir;
+mod norm;
 pub mod scan;
 pub mod tiny_model;
 
