@@ -87,19 +87,29 @@ impl Dense {
             candle_core::bail!("input {dims:?} for a layer of {} inputs", self.n_in)
         }
         let m = x.elem_count() / self.n_in;
+        if let Some(r) = residual
+            && r.elem_count() != m * self.n_out
+        {
+            candle_core::bail!("residual {:?} for output ({m}, {})", r.dims(), self.n_out)
+        }
+        let weight = match &self.weight {
+            Weight::Int8(q) => {
+                let gelu = input == Input::Gelu;
+                return with_f32(x, |x| match residual {
+                    Some(r) => with_f32(r, |r| Ok(q.forward(x, &self.bias, Some(r), gelu))),
+                    None => Ok(q.forward(x, &self.bias, None, gelu)),
+                });
+            }
+            Weight::F32(w) => w,
+        };
         let mut out = Vec::with_capacity(m * self.n_out);
         match residual {
-            Some(r) => {
-                if r.elem_count() != m * self.n_out {
-                    candle_core::bail!("residual {:?} for output ({m}, {})", r.dims(), self.n_out)
+            Some(r) => with_f32(r, |r| {
+                for row in r.chunks_exact(self.n_out) {
+                    out.extend(row.iter().zip(&self.bias).map(|(a, b)| a + b));
                 }
-                with_f32(r, |r| {
-                    for row in r.chunks_exact(self.n_out) {
-                        out.extend(row.iter().zip(&self.bias).map(|(a, b)| a + b));
-                    }
-                    Ok(())
-                })?;
-            }
+                Ok(())
+            })?,
             None => {
                 for _ in 0..m {
                     out.extend_from_slice(&self.bias);
@@ -107,13 +117,6 @@ impl Dense {
             }
         }
         with_f32(x, |x| {
-            let weight = match &self.weight {
-                Weight::Int8(q) => {
-                    q.forward(x, &mut out, input == Input::Gelu);
-                    return Ok(());
-                }
-                Weight::F32(w) => w,
-            };
             let activated;
             let x = match input {
                 Input::AsIs => x,
