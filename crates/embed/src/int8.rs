@@ -7,11 +7,12 @@
 //!
 //! * weights: per output column, symmetric, `w ≈ s_j · q` with q in −127..127,
 //!   quantized once at load;
-//! * activations: per token, symmetric, `x ≈ s_r · a`, quantized on the fly and
-//!   stored as `a + 128` (vpdpbusd multiplies unsigned by signed bytes), the
-//!   `128 · Σ_k q[j, k]` this adds being subtracted per column afterwards;
-//! * `out = s_r · s_j · Σ_k a·q + bias (+ residual)`, i32 sums (no overflow:
-//!   k · 255 · 127 < 2³¹ for k < 66,000).
+//! * activations: per token, asymmetric, `x ≈ s_r · (a − z_r)` with a in
+//!   0..255 spanning the row's [min, max] (0 included), quantized on the fly
+//!   (vpdpbusd multiplies unsigned by signed bytes). A GELU output lies in
+//!   [−0.17, max]: a symmetric range would leave half the codes unused;
+//! * `out = s_r · s_j · (Σ_k a·q − z_r · Σ_k q[j, k]) + bias (+ residual)`, i32
+//!   sums (no overflow: k · 255 · 127 < 2³¹ for k < 66,000).
 //!
 //! [`Int8Dense::forward`] is exact integer arithmetic plus one rounding per
 //! output, so the kernel is tested against a plain-Rust evaluation of the
@@ -55,8 +56,8 @@ pub(crate) struct Int8Dense {
     packed: Vec<i8>,
     /// s_j per output column.
     scale: Vec<f32>,
-    /// 128 · Σ_k q[j, k] per output column.
-    offset: Vec<i32>,
+    /// Σ_k q[j, k] per output column.
+    colsum: Vec<i32>,
     n_in: usize,
     n_out: usize,
 }
@@ -70,7 +71,7 @@ impl Int8Dense {
         }
         let mut q = vec![0i8; n_in * n_out];
         let mut scale = vec![0f32; n_out];
-        let mut offset = vec![0i32; n_out];
+        let mut colsum = vec![0i32; n_out];
         for j in 0..n_out {
             let row = &weight[j * n_in..(j + 1) * n_in];
             let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -85,7 +86,7 @@ impl Int8Dense {
                 sum += *d as i32;
             }
             scale[j] = s;
-            offset[j] = 128 * sum;
+            colsum[j] = sum;
         }
         let groups = n_in / 4;
         let mut packed = vec![0i8; n_in * n_out];
@@ -102,7 +103,7 @@ impl Int8Dense {
         Some(Self {
             packed,
             scale,
-            offset,
+            colsum,
             n_in,
             n_out,
         })
@@ -138,7 +139,13 @@ impl Int8Dense {
             .zip(x.par_chunks(JOB_ROWS * k))
             .enumerate()
             .for_each_init(
-                || (Vec::<u8>::new(), Vec::<f32>::new(), Vec::<f32>::new()),
+                || {
+                    (
+                        Vec::<u8>::new(),
+                        Vec::<(f32, i32)>::new(),
+                        Vec::<f32>::new(),
+                    )
+                },
                 |(a, sa, row), (job, (out, x))| {
                     for (r, dst) in out.chunks_exact_mut(n).enumerate() {
                         match residual {
@@ -177,7 +184,7 @@ impl Int8Dense {
 }
 
 /// Quantizes each k-long row of `x` (or of `gelu(x)`, computed a row at a
-/// time in `row`) to `a + 128` bytes, scales in `sa`.
+/// time in `row`) to bytes `a`, (scale, zero point) per row in `sa`.
 #[inline(always)]
 fn quantize_rows(
     x: &[f32],
@@ -185,7 +192,7 @@ fn quantize_rows(
     gelu: bool,
     row: &mut Vec<f32>,
     a: &mut Vec<u8>,
-    sa: &mut Vec<f32>,
+    sa: &mut Vec<(f32, i32)>,
 ) {
     a.clear();
     a.resize(x.len(), 0);
@@ -198,47 +205,55 @@ fn quantize_rows(
         } else {
             src
         };
-        let max = max_abs(src);
-        let s = if max > 0.0 && max.is_finite() {
-            max / 127.0
+        let (lo, hi) = min_max(src);
+        let s = if hi > lo && (hi - lo).is_finite() {
+            (hi - lo) / 255.0
         } else {
             1.0
         };
         let inv = 1.0 / s;
+        // lo ≤ 0, so the zero point is in 0..=255.
+        let z = (-lo * inv).round().clamp(0.0, 255.0);
         for (d, &v) in dst.iter_mut().zip(src) {
-            *d = quantize(v, inv);
+            *d = quantize(v, inv, z);
         }
-        sa.push(s);
+        sa.push((s, z as i32));
     }
 }
 
-/// `round(v · inv) + 128` as a byte, for |v · inv| ≤ 127: adding 1.5 · 2²³
-/// rounds to an integer held in the low mantissa bits, so this vectorises
-/// (an `as` cast saturates, which does not).
+/// `round(v · inv) + z` clamped to a byte: adding 1.5 · 2²³ rounds to an
+/// integer held in the low mantissa bits, so this vectorises (an `as` cast
+/// saturates, which does not).
 #[inline(always)]
-fn quantize(v: f32, inv: f32) -> u8 {
-    const ROUND: f32 = 12_582_912.0 + 128.0;
-    let t = (v * inv).clamp(-127.0, 127.0) + ROUND;
+fn quantize(v: f32, inv: f32, z: f32) -> u8 {
+    const ROUND: f32 = 12_582_912.0;
+    let t = (v * inv + z).clamp(0.0, 255.0) + ROUND;
     (t.to_bits() & 0xFF) as u8
 }
 
-/// Largest |v| (NaNs ignored). 64 lanes: four independent vector maxima per
-/// step, so the loop is not bound by one chain of `max` latencies.
+/// The smallest and largest value with 0 (NaNs ignored), so 0 is exact.
+/// 64 lanes: independent vector minima and maxima per step, so the loop is
+/// not bound by one chain of latencies.
 #[inline(always)]
-fn max_abs(x: &[f32]) -> f32 {
-    let mut lanes = [0f32; 64];
+fn min_max(x: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = ([0f32; 64], [0f32; 64]);
     let mut chunks = x.chunks_exact(64);
     for c in &mut chunks {
-        for (m, v) in lanes.iter_mut().zip(c) {
-            let v = v.abs();
-            *m = if v > *m { v } else { *m };
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(c) {
+            *l = if v < *l { v } else { *l };
+            *h = if v > *h { v } else { *h };
         }
     }
-    chunks
-        .remainder()
+    let rest = chunks.remainder();
+    let lo = rest
         .iter()
-        .chain(&lanes)
-        .fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m })
+        .chain(&lo)
+        .fold(0f32, |m, &v| if v < m { v } else { m });
+    let hi = rest
+        .iter()
+        .chain(&hi)
+        .fold(0f32, |m, &v| if v > m { v } else { m });
+    (lo, hi)
 }
 
 /// The same formula in plain Rust: the kernel's test oracle.
@@ -248,7 +263,7 @@ pub(crate) fn reference(layer: &Int8Dense, x: &[f32], out: &mut [f32]) {
     let (mut a, mut sa) = (Vec::new(), Vec::new());
     quantize_rows(x, k, false, &mut Vec::new(), &mut a, &mut sa);
     let groups = k / 4;
-    for (r, s_r) in sa.iter().enumerate() {
+    for (r, &(s_r, z_r)) in sa.iter().enumerate() {
         for j in 0..n {
             let (block, c) = (j / COLS, j % COLS);
             let mut acc = 0i32;
@@ -258,7 +273,7 @@ pub(crate) fn reference(layer: &Int8Dense, x: &[f32], out: &mut [f32]) {
                     acc += a[r * k + 4 * g + i] as i32 * layer.packed[w + i] as i32;
                 }
             }
-            out[r * n + j] += (acc - layer.offset[j]) as f32 * (s_r * layer.scale[j]);
+            out[r * n + j] += (acc - z_r * layer.colsum[j]) as f32 * (s_r * layer.scale[j]);
         }
     }
 }
@@ -276,7 +291,7 @@ mod vnni {
         gelu: bool,
         row: &mut Vec<f32>,
         a: &mut Vec<u8>,
-        sa: &mut Vec<f32>,
+        sa: &mut Vec<(f32, i32)>,
     ) {
         super::quantize_rows(x, k, gelu, row, a, sa)
     }
@@ -286,7 +301,7 @@ mod vnni {
     pub(super) unsafe fn rows(
         layer: &Int8Dense,
         a: &[u8],
-        sa: &[f32],
+        sa: &[(f32, i32)],
         rows: usize,
         out: &mut [f32],
     ) {
@@ -315,7 +330,7 @@ mod vnni {
         }
     }
 
-    /// R tokens × 64 columns: `o[r, c] += s_r · s_c · (Σ a·q − offset_c)`.
+    /// R tokens × 64 columns: `o[r, c] += s_r · s_c · (Σ a·q − z_r · colsum_c)`.
     #[target_feature(enable = "avx512f,avx512vnni")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile<const R: usize>(
@@ -324,7 +339,7 @@ mod vnni {
         w: *const i8,
         a: *const u8,
         k: usize,
-        sa: &[f32],
+        sa: &[(f32, i32)],
         o: *mut f32,
         n: usize,
     ) {
@@ -350,10 +365,12 @@ mod vnni {
             }
             let col0 = block * COLS;
             for (r, acc) in acc.iter().enumerate() {
-                let s_r = _mm512_set1_ps(sa[r]);
+                let (s_r, z_r) = sa[r];
+                let (s_r, z_r) = (_mm512_set1_ps(s_r), _mm512_set1_epi32(z_r));
                 for (c, acc) in acc.iter().enumerate() {
                     let j = col0 + c * 16;
-                    let off = _mm512_loadu_si512(layer.offset.as_ptr().add(j) as *const _);
+                    let colsum = _mm512_loadu_si512(layer.colsum.as_ptr().add(j) as *const _);
+                    let off = _mm512_mullo_epi32(z_r, colsum);
                     let s = _mm512_mul_ps(s_r, _mm512_loadu_ps(layer.scale.as_ptr().add(j)));
                     let v = _mm512_cvtepi32_ps(_mm512_sub_epi32(*acc, off));
                     let dst = o.add(r * n + c * 16);
@@ -396,13 +413,30 @@ mod tests {
     }
 
     #[test]
-    fn quantize_rounds_to_nearest_byte_plus_128() {
-        assert_eq!(quantize(0.0, 1.0), 128);
-        assert_eq!(quantize(127.0, 1.0), 255);
-        assert_eq!(quantize(-127.0, 1.0), 1);
-        assert_eq!(quantize(-1000.0, 1.0), 1, "clamped");
-        assert_eq!(quantize(2.4, 1.0), 130);
-        assert_eq!(quantize(-2.6, 1.0), 125);
+    fn quantize_rounds_to_nearest_byte_from_the_zero_point() {
+        assert_eq!(quantize(0.0, 1.0, 128.0), 128);
+        assert_eq!(quantize(127.0, 1.0, 128.0), 255);
+        assert_eq!(quantize(-128.0, 1.0, 128.0), 0);
+        assert_eq!(quantize(-1000.0, 1.0, 128.0), 0, "clamped");
+        assert_eq!(quantize(1000.0, 1.0, 0.0), 255, "clamped");
+        assert_eq!(quantize(2.4, 1.0, 128.0), 130);
+        assert_eq!(quantize(-2.6, 1.0, 128.0), 125);
+        assert_eq!(quantize(0.0, 1.0, 7.0), 7, "zero is exact");
+    }
+
+    /// A row in [−0.17, 4] (a GELU output) uses the whole byte: its zero
+    /// point sits near the bottom, not at 128.
+    #[test]
+    fn rows_use_the_whole_byte() {
+        let x: Vec<f32> = (0..64).map(|i| -0.17 + 4.17 * i as f32 / 63.0).collect();
+        let (mut a, mut sa) = (Vec::new(), Vec::new());
+        quantize_rows(&x, 64, false, &mut Vec::new(), &mut a, &mut sa);
+        assert_eq!((a[0], a[63]), (0, 255));
+        let (s, z) = sa[0];
+        assert!((z - 10).abs() <= 1, "zero point {z}");
+        for (&v, &q) in x.iter().zip(&a) {
+            assert!((s * (q as i32 - z) as f32 - v).abs() <= s / 2.0 + 1e-6);
+        }
     }
 
     /// The formula (run everywhere) is within int8's rounding of f32.

@@ -280,7 +280,7 @@ impl Embedder {
         );
         // Only when it ran, so f32 fingerprints stay those stored before int8 existed.
         if model.int8() {
-            settings.push_str(";int8=vnni-per-token-per-column");
+            settings.push_str(";int8=vnni-asymmetric-per-token-per-column");
         }
         let fingerprint = fingerprint::compute(&md, &settings)?;
 
