@@ -340,6 +340,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 );
             }
             let engine = open_engine(&cfg)?;
+            // The model loads, and embeds what each sync page commits, while the sync runs:
+            // on a first sync the embedding is most of the time, and the sync alone leaves
+            // a core idle.
+            let sync_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let embedding = cfg.embeddings.clone().map(|e| {
+                let (engine, dir, done) = (engine.clone(), cfg.data_dir.clone(), sync_done.clone());
+                tokio::spawn(async move { embed_all(engine, &e, &dir, done).await })
+            });
             let bar = progress_bar("syncing");
             let opts = SyncOptions {
                 full: *full,
@@ -347,14 +355,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 ..Default::default()
             };
             let report = sync_all(engine.clone(), &cfg.sync, &opts).await;
+            sync_done.store(true, std::sync::atomic::Ordering::Release);
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
             print_sync(&report, &cfg, *json)?;
-            if let Some(e) = &cfg.embeddings {
+            if let Some(embedding) = embedding {
                 // A one-shot sync returns once its passages have vectors: the next `search`
                 // is hybrid.
-                let embedded = embed_all(engine, e, &cfg.data_dir).await?;
+                let embedded = embedding.await??;
                 if !*json {
                     eprintln!(
                         "embedded {} passages in {:.1}s",
@@ -934,44 +943,78 @@ async fn attach_model(cli: &Cli, reader: &Reader) -> Result<()> {
     Ok(())
 }
 
-/// Embeds every passage still without a vector, with progress on a terminal.
+/// Embeds every passage still without a vector, with progress on a terminal (once the sync is
+/// done: two spinners would garble each other). Passes follow the sync as it commits pages,
+/// each from the last passage the previous one saw (new and edited passages get higher
+/// rowids); the pass that starts after `sync_done` is set sees everything and prunes.
 async fn embed_all(
     engine: Arc<Engine>,
     cfg: &helpdex_service::embeddings::EmbeddingsConfig,
     data_dir: &std::path::Path,
+    sync_done: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<helpdex_core::engine::EmbedReport> {
+    use std::sync::atomic::Ordering;
     let model = helpdex_service::embeddings::open(cfg, data_dir).await?;
-    let bar = progress_bar("embedding passages");
     let batch = cfg.batch;
-    let b = bar.clone();
-    let last = std::sync::Mutex::new(std::time::Instant::now());
+    let started = std::time::Instant::now();
     let report = tokio::task::spawn_blocking(move || {
-        engine.embed_pending(
-            model.as_ref(),
-            helpdex_core::engine::EmbedPass {
-                batch,
-                ..Default::default()
-            },
-            &mut |done, total| {
-                let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
-                match &b {
-                    Some(b) => b.set_message(format!("embedding passages: {done} of {total}")),
-                    None => {
-                        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-                        if last.elapsed() >= PROGRESS_LOG_EVERY {
-                            *last = std::time::Instant::now();
-                            tracing::info!(done, total, "embedding in progress");
+        let mut bar: Option<Option<indicatif::ProgressBar>> = None;
+        let mut last = std::time::Instant::now();
+        let (mut embedded, mut pruned, mut from) = (0u64, 0usize, 0i64);
+        loop {
+            let finished = sync_done.load(Ordering::Acquire);
+            let before = embedded;
+            let report = engine.embed_pending(
+                model.as_ref(),
+                helpdex_core::engine::EmbedPass {
+                    from,
+                    batch,
+                    prune: finished,
+                },
+                &mut |done, total| {
+                    let done = before + done;
+                    if !sync_done.load(Ordering::Acquire) {
+                        return true;
+                    }
+                    let total = total
+                        .map(|t| (before + t).to_string())
+                        .unwrap_or_else(|| "?".into());
+                    match bar.get_or_insert_with(|| progress_bar("embedding passages")) {
+                        Some(b) => b.set_message(format!("embedding passages: {done} of {total}")),
+                        None => {
+                            if last.elapsed() >= PROGRESS_LOG_EVERY {
+                                last = std::time::Instant::now();
+                                tracing::info!(done, total, "embedding in progress");
+                            }
                         }
                     }
+                    true
+                },
+            )?;
+            embedded += report.embedded;
+            pruned += report.pruned;
+            from = report.last_rowid;
+            if finished {
+                if let Some(Some(b)) = bar {
+                    b.finish_and_clear();
                 }
-                true
-            },
-        )
+                return Ok::<_, helpdex_core::engine::EngineError>(
+                    helpdex_core::engine::EmbedReport {
+                        embedded,
+                        pruned,
+                        last_rowid: from,
+                        complete: report.complete,
+                        seconds: started.elapsed().as_secs_f64(),
+                    },
+                );
+            }
+            if report.embedded == 0 {
+                // Caught up with the sync: wait for its next page.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
     })
     .await??;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
     Ok(report)
 }
 
