@@ -106,7 +106,7 @@ pub struct EmbedOptions {
     /// temporary tensor is page-faulted afresh.
     pub batch_tokens: usize,
     /// Run the fully connected layers in int8 on CPUs with AVX-512 VNNI
-    /// (`int8.rs`): ~2× the passages per second, vectors at cosine ≥ 0.997 to
+    /// (`int8.rs`): ~2× the passages per second, vectors at cosine ≥ 0.998 to
     /// f32's on real models (the fingerprint says which ran, so a switch re-embeds). Elsewhere, or
     /// when false, f32.
     pub int8: bool,

@@ -41,7 +41,7 @@ pub struct RawEmbeddings {
     /// `max_seq_length` when lower). Fewer is proportionally faster to embed.
     pub max_tokens: Option<usize>,
     /// Run the model's fully connected layers in int8 on CPUs with AVX-512 VNNI (default
-    /// true): about twice as fast, vectors at cosine ≥ 0.997 to f32's. Elsewhere f32.
+    /// true): about twice as fast, vectors at cosine ≥ 0.998 to f32's. Elsewhere f32.
     pub int8: Option<bool>,
 }
 
