@@ -946,7 +946,8 @@ async fn attach_model(cli: &Cli, reader: &Reader) -> Result<()> {
 /// Embeds every passage still without a vector, with progress on a terminal (once the sync is
 /// done: two spinners would garble each other). Passes follow the sync as it commits pages,
 /// each from the last passage the previous one saw (new and edited passages get higher
-/// rowids); the pass that starts after `sync_done` is set sees everything and prunes.
+/// rowids); the pass that starts after `sync_done` is set reads every pending passage from
+/// the first, and prunes.
 async fn embed_all(
     engine: Arc<Engine>,
     cfg: &helpdex_service::embeddings::EmbeddingsConfig,
@@ -967,7 +968,9 @@ async fn embed_all(
             let report = engine.embed_pending(
                 model.as_ref(),
                 helpdex_core::engine::EmbedPass {
-                    from,
+                    // The last pass starts from the first passage: it then knows how many
+                    // are left (for the progress) and cannot miss one.
+                    from: if finished { 0 } else { from },
                     batch,
                     prune: finished,
                 },
