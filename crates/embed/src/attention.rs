@@ -178,15 +178,7 @@ fn softmax_rows_portable(x: &mut [f32], width: usize) {
         for v in row.iter_mut() {
             *v = exp(*v - max);
         }
-        let mut lanes = [0f32; L];
-        let mut chunks = row.chunks_exact(L);
-        for c in &mut chunks {
-            for (s, &v) in lanes.iter_mut().zip(c) {
-                *s += v;
-            }
-        }
-        let sum: f32 = chunks.remainder().iter().chain(&lanes).sum();
-        let inv = 1.0 / sum;
+        let inv = 1.0 / crate::cpu::lane_sum(row, |v| v);
         for v in row.iter_mut() {
             *v *= inv;
         }

@@ -1,5 +1,8 @@
-//! Raw f32 access to candle's CPU tensors, and row-major products through gemm:
-//! what the kernels of this crate (attention, dense layers, GELU) share.
+//! Raw f32 access to candle's CPU tensors, row-major products through gemm, and
+//! the small loops the kernels of this crate (attention, dense layers, GELU,
+//! LayerNorm) share.
+
+use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 use gemm::Parallelism;
@@ -23,6 +26,68 @@ pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Re
         candle_core::bail!("expected a contiguous f32 CPU tensor")
     };
     f(contiguous_f32(cpu, layout, "helpdex-embed")?)
+}
+
+/// Runs `f` on an optional contiguous f32 CPU tensor's values (a residual).
+pub(crate) fn with_opt_f32<R>(
+    t: Option<&Tensor>,
+    f: impl FnOnce(Option<&[f32]>) -> Result<R>,
+) -> Result<R> {
+    match t {
+        Some(t) => with_f32(t, |v| f(Some(v))),
+        None => f(None),
+    }
+}
+
+/// Writes `bias (+ the residual's row)` into each `bias.len()`-wide row of
+/// `dst`: where a fully connected layer's product then accumulates.
+pub(crate) fn write_bias(dst: &mut [MaybeUninit<f32>], bias: &[f32], residual: Option<&[f32]>) {
+    let n = bias.len();
+    match residual {
+        Some(res) => {
+            for (dst, res) in dst.chunks_exact_mut(n).zip(res.chunks_exact(n)) {
+                for ((d, &v), &b) in dst.iter_mut().zip(res).zip(bias) {
+                    d.write(v + b);
+                }
+            }
+        }
+        None => {
+            for dst in dst.chunks_exact_mut(n) {
+                for (d, &b) in dst.iter_mut().zip(bias) {
+                    d.write(b);
+                }
+            }
+        }
+    }
+}
+
+/// `m` rows of `bias (+ residual)`, as [`write_bias`] writes them.
+pub(crate) fn bias_rows(m: usize, bias: &[f32], residual: Option<&[f32]>) -> Vec<f32> {
+    let len = m * bias.len();
+    assert!(
+        residual.is_none_or(|r| r.len() == len),
+        "residual of another size"
+    );
+    let mut out = Vec::with_capacity(len);
+    write_bias(&mut out.spare_capacity_mut()[..len], bias, residual);
+    // SAFETY: write_bias wrote all m full rows.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `Σ f(v)` over 16 independent lanes (one float accumulator is a serial
+/// dependency LLVM does not reorder, so it would not vectorise).
+#[inline(always)]
+pub(crate) fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    const L: usize = 16;
+    let mut lanes = [0f32; L];
+    let mut chunks = row.chunks_exact(L);
+    for c in &mut chunks {
+        for (s, &v) in lanes.iter_mut().zip(c) {
+            *s += f(v);
+        }
+    }
+    chunks.remainder().iter().map(|&v| f(v)).chain(lanes).sum()
 }
 
 /// `dst (m × n) = lhs (m × k) · rhs (k × n)`, or `dst += …` when `accumulate`.

@@ -10,7 +10,7 @@
 use candle_core::{Result, Tensor};
 use gemm::Parallelism;
 
-use crate::cpu::{matmul, with_f32};
+use crate::cpu::{bias_rows, matmul, with_f32, with_opt_f32};
 use crate::int8::Int8Dense;
 
 /// What a layer does to its input before the product.
@@ -92,58 +92,42 @@ impl Dense {
         {
             candle_core::bail!("residual {:?} for output ({m}, {})", r.dims(), self.n_out)
         }
-        let weight = match &self.weight {
-            Weight::Int8(q) => {
-                let gelu = input == Input::Gelu;
-                return with_f32(x, |x| match residual {
-                    Some(r) => with_f32(r, |r| Ok(q.forward(x, &self.bias, Some(r), gelu))),
-                    None => Ok(q.forward(x, &self.bias, None, gelu)),
-                });
-            }
-            Weight::F32(w) => w,
-        };
-        let mut out = Vec::with_capacity(m * self.n_out);
-        match residual {
-            Some(r) => with_f32(r, |r| {
-                for row in r.chunks_exact(self.n_out) {
-                    out.extend(row.iter().zip(&self.bias).map(|(a, b)| a + b));
-                }
-                Ok(())
-            })?,
-            None => {
-                for _ in 0..m {
-                    out.extend_from_slice(&self.bias);
-                }
-            }
-        }
         with_f32(x, |x| {
-            let activated;
-            let x = match input {
-                Input::AsIs => x,
-                Input::Gelu => {
-                    activated = crate::gelu::apply(x);
-                    &activated[..]
+            with_opt_f32(residual, |residual| {
+                let weight = match &self.weight {
+                    Weight::Int8(q) => {
+                        return Ok(q.forward(x, &self.bias, residual, input == Input::Gelu));
+                    }
+                    Weight::F32(w) => w,
+                };
+                let mut out = bias_rows(m, &self.bias, residual);
+                let activated;
+                let x = match input {
+                    Input::AsIs => x,
+                    Input::Gelu => {
+                        activated = crate::gelu::apply(x);
+                        &activated[..]
+                    }
+                };
+                // SAFETY: x is (m, n_in), weight (n_out, n_in) read transposed
+                // through its strides, out (m, n_out); all contiguous and of
+                // exactly these sizes.
+                unsafe {
+                    matmul(
+                        (m, self.n_out, self.n_in),
+                        out.as_mut_ptr(),
+                        self.n_out,
+                        true,
+                        x.as_ptr(),
+                        self.n_in,
+                        weight.as_ptr(),
+                        (1, self.n_in),
+                        Parallelism::Rayon(0),
+                    );
                 }
-            };
-            // SAFETY: x is (m, n_in), weight (n_out, n_in) read transposed
-            // through its strides, out (m, n_out); all contiguous and of
-            // exactly these sizes.
-            unsafe {
-                matmul(
-                    (m, self.n_out, self.n_in),
-                    out.as_mut_ptr(),
-                    self.n_out,
-                    true,
-                    x.as_ptr(),
-                    self.n_in,
-                    weight.as_ptr(),
-                    (1, self.n_in),
-                    Parallelism::Rayon(0),
-                );
-            }
-            Ok(())
-        })?;
-        Ok(out)
+                Ok(out)
+            })
+        })
     }
 }
 

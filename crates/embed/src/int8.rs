@@ -138,62 +138,45 @@ impl Int8Dense {
             .par_chunks_mut(JOB_ROWS * n)
             .zip(x.par_chunks(JOB_ROWS * k))
             .enumerate()
-            .for_each_init(
-                || {
-                    (
-                        Vec::<u8>::new(),
-                        Vec::<(f32, i32)>::new(),
-                        Vec::<f32>::new(),
-                    )
-                },
-                |(a, sa, row), (job, (out, x))| {
-                    for (r, dst) in out.chunks_exact_mut(n).enumerate() {
-                        match residual {
-                            Some(res) => {
-                                let res = &res[(job * JOB_ROWS + r) * n..][..n];
-                                for ((d, &v), &b) in dst.iter_mut().zip(res).zip(bias) {
-                                    d.write(v + b);
-                                }
-                            }
-                            None => {
-                                for (d, &b) in dst.iter_mut().zip(bias) {
-                                    d.write(b);
-                                }
-                            }
-                        }
-                    }
-                    // SAFETY: every element of this job's rows was just written.
-                    let out =
-                        unsafe { &mut *(out as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
-                    let rows = x.len() / k;
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `available()` was asserted; `a` holds rows × k
-                    // bytes, `out` rows × n values, `packed` n × k bytes.
-                    unsafe {
-                        vnni::quantize_rows(x, k, gelu, row, a, sa);
-                        vnni::rows(self, a, sa, rows, out)
-                    };
-                    #[cfg(not(target_arch = "x86_64"))]
-                    let _ = (rows, out, gelu, row, a, sa);
-                },
-            );
+            .for_each_init(Scratch::default, |scratch, (job, (out, x))| {
+                let first = job * JOB_ROWS * n;
+                let residual = residual.map(|r| &r[first..first + out.len()]);
+                crate::cpu::write_bias(out, bias, residual);
+                // SAFETY: every element of this job's rows was just written.
+                let out = unsafe { &mut *(out as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+                let rows = x.len() / k;
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `available()` was asserted; `scratch.a` holds rows × k
+                // bytes, `out` rows × n values, `packed` n × k bytes.
+                unsafe {
+                    vnni::quantize_rows(x, k, gelu, scratch);
+                    vnni::rows(self, &scratch.a, &scratch.sa, rows, out)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (rows, out, gelu, scratch);
+            });
         // SAFETY: the jobs' chunks cover all m × n elements, each written above.
         unsafe { out.set_len(m * n) };
         out
     }
 }
 
+/// A job's quantized input, reused from job to job.
+#[derive(Default)]
+struct Scratch {
+    /// The rows' bytes.
+    a: Vec<u8>,
+    /// (scale, zero point) per row.
+    sa: Vec<(f32, i32)>,
+    /// One row of `gelu(x)` while it is quantized.
+    row: Vec<f32>,
+}
+
 /// Quantizes each k-long row of `x` (or of `gelu(x)`, computed a row at a
-/// time in `row`) to bytes `a`, (scale, zero point) per row in `sa`.
+/// time) into `s`.
 #[inline(always)]
-fn quantize_rows(
-    x: &[f32],
-    k: usize,
-    gelu: bool,
-    row: &mut Vec<f32>,
-    a: &mut Vec<u8>,
-    sa: &mut Vec<(f32, i32)>,
-) {
+fn quantize_rows(x: &[f32], k: usize, gelu: bool, s: &mut Scratch) {
+    let Scratch { a, sa, row } = s;
     a.clear();
     a.resize(x.len(), 0);
     sa.clear();
@@ -260,8 +243,9 @@ fn min_max(x: &[f32]) -> (f32, f32) {
 #[cfg(test)]
 pub(crate) fn reference(layer: &Int8Dense, x: &[f32], out: &mut [f32]) {
     let (k, n) = (layer.n_in, layer.n_out);
-    let (mut a, mut sa) = (Vec::new(), Vec::new());
-    quantize_rows(x, k, false, &mut Vec::new(), &mut a, &mut sa);
+    let mut s = Scratch::default();
+    quantize_rows(x, k, false, &mut s);
+    let (a, sa) = (&s.a, &s.sa);
     let groups = k / 4;
     for (r, &(s_r, z_r)) in sa.iter().enumerate() {
         for j in 0..n {
@@ -280,20 +264,13 @@ pub(crate) fn reference(layer: &Int8Dense, x: &[f32], out: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod vnni {
-    use super::{COLS, Int8Dense, ROWS};
+    use super::{COLS, Int8Dense, ROWS, Scratch};
     use std::arch::x86_64::*;
 
     /// [`super::quantize_rows`], compiled for 16-lane vectors.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) fn quantize_rows(
-        x: &[f32],
-        k: usize,
-        gelu: bool,
-        row: &mut Vec<f32>,
-        a: &mut Vec<u8>,
-        sa: &mut Vec<(f32, i32)>,
-    ) {
-        super::quantize_rows(x, k, gelu, row, a, sa)
+    pub(super) fn quantize_rows(x: &[f32], k: usize, gelu: bool, s: &mut Scratch) {
+        super::quantize_rows(x, k, gelu, s)
     }
 
     /// All column blocks for `rows` quantized tokens.
@@ -429,12 +406,13 @@ mod tests {
     #[test]
     fn rows_use_the_whole_byte() {
         let x: Vec<f32> = (0..64).map(|i| -0.17 + 4.17 * i as f32 / 63.0).collect();
-        let (mut a, mut sa) = (Vec::new(), Vec::new());
-        quantize_rows(&x, 64, false, &mut Vec::new(), &mut a, &mut sa);
+        let mut q = Scratch::default();
+        quantize_rows(&x, 64, false, &mut q);
+        let a = &q.a;
         assert_eq!((a[0], a[63]), (0, 255));
-        let (s, z) = sa[0];
+        let (s, z) = q.sa[0];
         assert!((z - 10).abs() <= 1, "zero point {z}");
-        for (&v, &q) in x.iter().zip(&a) {
+        for (&v, &q) in x.iter().zip(a) {
             assert!((s * (q as i32 - z) as f32 - v).abs() <= s / 2.0 + 1e-6);
         }
     }

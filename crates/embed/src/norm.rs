@@ -4,11 +4,13 @@
 //! in a scalar loop; after the layers moved to their own kernels it was ~5% of
 //! an e5 forward pass. Here each row is normalised where the fully connected
 //! layer left it, its two reductions over 16 independent lanes so they
-//! vectorise (as in `attention.rs`).
+//! vectorise (`cpu::lane_sum`, as softmax's sum in `attention.rs`).
 
 use candle_core::Result;
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
+
+use crate::cpu::lane_sum;
 
 /// Rows per parallel job: large enough that a job outweighs its scheduling.
 const JOB_ROWS: usize = 64;
@@ -69,42 +71,31 @@ fn rows(n: &LayerNorm, x: &mut [f32]) {
     }
 }
 
-/// `Σ f(v)` over 16 independent lanes (one float accumulator is a serial
-/// dependency LLVM does not reorder, so it would not vectorise).
-#[inline(always)]
-fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    const L: usize = 16;
-    let mut lanes = [0f32; L];
-    let mut chunks = row.chunks_exact(L);
-    for c in &mut chunks {
-        for (s, &v) in lanes.iter_mut().zip(c) {
-            *s += f(v);
-        }
-    }
-    chunks.remainder().iter().map(|&v| f(v)).sum::<f32>() + lanes.iter().sum::<f32>()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::{Device, Module, Tensor};
 
-    fn norm(gamma: &Tensor, beta: &Tensor) -> LayerNorm {
-        LayerNorm {
+    const WIDTH: usize = 40;
+
+    /// Random gamma and beta, as tensors (for candle's LayerNorm) and ours.
+    fn random_norm() -> (Tensor, Tensor, LayerNorm) {
+        let d = Device::Cpu;
+        let gamma = Tensor::randn(1f32, 0.3, WIDTH, &d).unwrap();
+        let beta = Tensor::randn(0f32, 0.3, WIDTH, &d).unwrap();
+        let ours = LayerNorm {
             gamma: gamma.to_vec1().unwrap(),
             beta: beta.to_vec1().unwrap(),
             eps: 1e-12,
-        }
+        };
+        (gamma, beta, ours)
     }
 
     #[test]
     fn matches_candle_layer_norm() {
-        let d = Device::Cpu;
-        let width = 40;
-        let gamma = Tensor::randn(1f32, 0.3, width, &d).unwrap();
-        let beta = Tensor::randn(0f32, 0.3, width, &d).unwrap();
-        let x = Tensor::randn(0f32, 2.0, (130, width), &d).unwrap();
-        let theirs = candle_nn::LayerNorm::new(gamma.clone(), beta.clone(), 1e-12)
+        let (gamma, beta, n) = random_norm();
+        let x = Tensor::randn(0f32, 2.0, (130, WIDTH), &Device::Cpu).unwrap();
+        let theirs = candle_nn::LayerNorm::new(gamma, beta, 1e-12)
             .forward(&x)
             .unwrap()
             .flatten_all()
@@ -112,7 +103,7 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         let mut ours = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        norm(&gamma, &beta).apply(&mut ours);
+        n.apply(&mut ours);
         for (a, b) in ours.iter().zip(&theirs) {
             assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
         }
@@ -122,18 +113,14 @@ mod tests {
     /// so it keeps its digits where `E[x²] − E[x]²` would not.
     #[test]
     fn rows_far_from_zero_match_f64() {
-        let d = Device::Cpu;
-        let width = 40;
-        let gamma = Tensor::randn(1f32, 0.3, width, &d).unwrap();
-        let beta = Tensor::randn(0f32, 0.3, width, &d).unwrap();
-        let x = (Tensor::randn(0f32, 2.0, (130, width), &d).unwrap() + 50.0).unwrap();
+        let (_, _, n) = random_norm();
+        let x = (Tensor::randn(0f32, 2.0, (130, WIDTH), &Device::Cpu).unwrap() + 50.0).unwrap();
         let x = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let n = norm(&gamma, &beta);
         let mut ours = x.clone();
         n.apply(&mut ours);
-        for (row, got) in x.chunks(width).zip(ours.chunks(width)) {
-            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / width as f64;
-            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / width as f64;
+        for (row, got) in x.chunks(WIDTH).zip(ours.chunks(WIDTH)) {
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / WIDTH as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / WIDTH as f64;
             for (i, (&v, &g)) in row.iter().zip(got).enumerate() {
                 let want =
                     (v as f64 - mean) / (var + 1e-12).sqrt() * n.gamma[i] as f64 + n.beta[i] as f64;
