@@ -185,6 +185,28 @@ fn softmax_rows_portable(x: &mut [f32], width: usize) {
     }
 }
 
+/// Replaces each score x by `e^(x − max)` and returns their sum (16 lanes, as
+/// [`crate::cpu::lane_sum`]): softmax without its division, which the
+/// attention kernel applies to the context instead.
+#[inline(always)]
+fn exp_sum(x: &mut [f32], max: f32) -> f32 {
+    const L: usize = 16;
+    let mut lanes = [0f32; L];
+    let mut chunks = x.chunks_exact_mut(L);
+    for c in &mut chunks {
+        for (s, v) in lanes.iter_mut().zip(c) {
+            *v = exp(*v - max);
+            *s += *v;
+        }
+    }
+    let mut sum = 0f32;
+    for v in chunks.into_remainder() {
+        *v = exp(*v - max);
+        sum += *v;
+    }
+    sum + lanes.iter().sum::<f32>()
+}
+
 /// `e^x`, relative error below 2·10⁻⁷ (Cephes `expf`: x = n·ln 2 + r with
 /// |r| ≤ ln 2 / 2, a degree-6 polynomial for e^r, 2^n from the exponent
 /// bits). Branch-free, so LLVM vectorises the loops that call it; inputs
@@ -217,14 +239,14 @@ fn exp(x: f32) -> f32 {
 /// multiple of 16 up to 64 (MiniLM and e5-small: 32). gemm's general kernels
 /// pack both operands on every call, which on these 128 × 128 × 32 products
 /// cost as much as the arithmetic; here K is transposed once per job and
-/// every other operand is read where it lies.
+/// every other operand is read where it lies. Each step takes 8 query rows
+/// (4 for head_dim 48 and 64, whose values fill more registers): their scores'
+/// maxima are taken from the registers as the scores are stored, the exponents
+/// are summed as they are written, and the context rows are divided by the sum
+/// once at the end, so softmax costs one pass over the scores instead of three.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
-
-    /// Query rows per step: 4 rows × 2 key blocks (or × D value vectors)
-    /// keep 8 independent FMA chains in flight.
-    const R: usize = 4;
 
     pub(super) fn fits(hd: usize) -> bool {
         matches!(hd, 16 | 32 | 48 | 64) && std::arch::is_x86_feature_detected!("avx512f")
@@ -248,16 +270,18 @@ mod avx512 {
         // SAFETY: as the caller guarantees.
         unsafe {
             match hd / 16 {
-                1 => head_d::<1>(text, h, col, out, p, kt),
-                2 => head_d::<2>(text, h, col, out, p, kt),
-                3 => head_d::<3>(text, h, col, out, p, kt),
-                _ => head_d::<4>(text, h, col, out, p, kt),
+                1 => head_d::<1, 8>(text, h, col, out, p, kt),
+                2 => head_d::<2, 8>(text, h, col, out, p, kt),
+                3 => head_d::<3, 4>(text, h, col, out, p, kt),
+                _ => head_d::<4, 4>(text, h, col, out, p, kt),
             }
         }
     }
 
+    /// Head size 16·D, R query rows per step (R × 2 score accumulators and
+    /// R × D context accumulators stay within the 32 registers).
     #[target_feature(enable = "avx512f")]
-    unsafe fn head_d<const D: usize>(
+    unsafe fn head_d<const D: usize, const R: usize>(
         text: &[f32],
         h: usize,
         col: usize,
@@ -288,6 +312,7 @@ mod avx512 {
             // SAFETY: rows < n, columns < hd of a 3h-wide token; kt holds hd × np,
             // p R × np; out n rows of stride h.
             unsafe {
+                let mut max = [_mm512_set1_ps(f32::NEG_INFINITY); R];
                 for jb in (0..np).step_by(32) {
                     let mut acc = [[_mm512_setzero_ps(); 2]; R];
                     for d in 0..hd {
@@ -299,14 +324,25 @@ mod avx512 {
                             acc[1] = _mm512_fmadd_ps(q, kv[1], acc[1]);
                         }
                     }
+                    // Lanes of real keys: the padded ones hold 0, not a score.
+                    let live = |at: usize| -> __mmask16 {
+                        let left = n.saturating_sub(at).min(16);
+                        ((1u32 << left) - 1) as __mmask16
+                    };
+                    let (m0, m1) = (live(jb), live(jb + 16));
                     for (r, acc) in acc.iter().enumerate() {
                         let dst = p.as_mut_ptr().add(r * np + jb);
                         _mm512_storeu_ps(dst, acc[0]);
                         _mm512_storeu_ps(dst.add(16), acc[1]);
+                        max[r] = _mm512_mask_max_ps(max[r], m0, max[r], acc[0]);
+                        max[r] = _mm512_mask_max_ps(max[r], m1, max[r], acc[1]);
                     }
                 }
-                for r in 0..R {
-                    super::softmax_rows_portable(&mut p[r * np..r * np + n], n);
+                let mut inv = [0f32; R];
+                for (r, inv) in inv.iter_mut().enumerate() {
+                    let m = _mm512_reduce_max_ps(max[r]);
+                    let scores = &mut p[r * np..r * np + n];
+                    *inv = 1.0 / super::exp_sum(scores, m);
                 }
                 let mut acc = [[_mm512_setzero_ps(); D]; R];
                 for j in 0..n {
@@ -323,8 +359,9 @@ mod avx512 {
                     }
                 }
                 for (r, acc) in acc.iter().enumerate().take(n - i) {
+                    let inv = _mm512_set1_ps(inv[r]);
                     for (c, acc) in acc.iter().enumerate() {
-                        _mm512_storeu_ps(out.add((i + r) * h + 16 * c), *acc);
+                        _mm512_storeu_ps(out.add((i + r) * h + 16 * c), _mm512_mul_ps(*acc, inv));
                     }
                 }
             }
