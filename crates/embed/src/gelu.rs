@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-const A: [f32; 6] = [
+pub(crate) const A: [f32; 6] = [
     0.070_523_08,
     0.042_282_01,
     0.009_270_527,

@@ -184,8 +184,8 @@ struct Scratch {
 }
 
 /// Quantizes each k-long row of `x` (or of `gelu(x)`, computed a row at a
-/// time) into `s`.
-#[inline(always)]
+/// time) into `s`: plain Rust, the test oracle of [`vnni::quantize_rows`].
+#[cfg(test)]
 fn quantize_rows(x: &[f32], k: usize, gelu: bool, s: &mut Scratch) {
     let Scratch { a, sa, row } = s;
     a.clear();
@@ -200,14 +200,7 @@ fn quantize_rows(x: &[f32], k: usize, gelu: bool, s: &mut Scratch) {
             src
         };
         let (lo, hi) = min_max(src);
-        let s = if hi > lo && (hi - lo).is_finite() {
-            (hi - lo) / 255.0
-        } else {
-            1.0
-        };
-        let inv = 1.0 / s;
-        // lo ≤ 0, so the zero point is in 0..=255.
-        let z = (-lo * inv).round().clamp(0.0, 255.0);
+        let (s, inv, z) = row_scale(lo, hi);
         for (d, &v) in dst.iter_mut().zip(src) {
             *d = quantize(v, inv, z);
         }
@@ -215,10 +208,23 @@ fn quantize_rows(x: &[f32], k: usize, gelu: bool, s: &mut Scratch) {
     }
 }
 
+/// A row's scale, its inverse and its zero point (a whole number in 0..=255)
+/// from its range [lo, hi] (lo ≤ 0 ≤ hi).
+#[inline(always)]
+fn row_scale(lo: f32, hi: f32) -> (f32, f32, f32) {
+    let s = if hi > lo && (hi - lo).is_finite() {
+        (hi - lo) / 255.0
+    } else {
+        1.0
+    };
+    let inv = 1.0 / s;
+    (s, inv, (-lo * inv).round().clamp(0.0, 255.0))
+}
+
 /// `round(v · inv) + z` clamped to a byte: adding 1.5 · 2²³ rounds to an
 /// integer held in the low mantissa bits, so this vectorises (an `as` cast
 /// saturates, which does not).
-#[inline(always)]
+#[cfg(test)]
 fn quantize(v: f32, inv: f32, z: f32) -> u8 {
     const ROUND: f32 = 12_582_912.0;
     let t = (v * inv + z).clamp(0.0, 255.0) + ROUND;
@@ -228,7 +234,7 @@ fn quantize(v: f32, inv: f32, z: f32) -> u8 {
 /// The smallest and largest value with 0 (NaNs ignored), so 0 is exact.
 /// 64 lanes: independent vector minima and maxima per step, so the loop is
 /// not bound by one chain of latencies.
-#[inline(always)]
+#[cfg(test)]
 fn min_max(x: &[f32]) -> (f32, f32) {
     let (mut lo, mut hi) = ([0f32; 64], [0f32; 64]);
     let mut chunks = x.chunks_exact(64);
@@ -278,10 +284,114 @@ mod vnni {
     use super::{COLS, Epilogue, Int8Dense, ROWS, Scratch};
     use std::arch::x86_64::*;
 
-    /// [`super::quantize_rows`], compiled for 16-lane vectors.
+    /// Quantizes each k-long row of `x` (or of `gelu(x)`) into `s`, as
+    /// [`super::quantize_rows`] does: one pass takes the row's range (and
+    /// computes GELU into `s.row` on the way), one writes the bytes. Written
+    /// with intrinsics because LLVM kept the plain loop's 64 running minima
+    /// and maxima in memory, and GELU's division became a reciprocal.
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) fn quantize_rows(x: &[f32], k: usize, gelu: bool, s: &mut Scratch) {
-        super::quantize_rows(x, k, gelu, s)
+        let Scratch { a, sa, row } = s;
+        let rows = x.len() / k;
+        a.clear();
+        a.reserve(x.len());
+        sa.clear();
+        row.clear();
+        if gelu {
+            row.resize(k, 0.0);
+        }
+        let body = k - k % 16;
+        let tail = ((1u32 << (k % 16)) - 1) as __mmask16;
+        // SAFETY: every access is within row r of `x` (k values), `row` (k)
+        // or the first rows × k bytes of `a`'s capacity; the tail's masked
+        // loads and stores touch only its k % 16 lanes.
+        unsafe {
+            for r in 0..rows {
+                let src = x.as_ptr().add(r * k);
+                let zero = _mm512_setzero_ps();
+                let (mut lo, mut hi) = (zero, zero);
+                // `min_ps(v, lo)` returns lo when v is NaN: NaNs are ignored,
+                // and the masked tail's zeros change nothing (0 is in range).
+                let data = if gelu {
+                    let dst = row.as_mut_ptr();
+                    for c in (0..body).step_by(16) {
+                        let g = gelu16(_mm512_loadu_ps(src.add(c)));
+                        _mm512_storeu_ps(dst.add(c), g);
+                        (lo, hi) = (_mm512_min_ps(g, lo), _mm512_max_ps(g, hi));
+                    }
+                    if body < k {
+                        let g = gelu16(_mm512_maskz_loadu_ps(tail, src.add(body)));
+                        _mm512_mask_storeu_ps(dst.add(body), tail, g);
+                        (lo, hi) = (_mm512_min_ps(g, lo), _mm512_max_ps(g, hi));
+                    }
+                    dst as *const f32
+                } else {
+                    for c in (0..body).step_by(16) {
+                        let v = _mm512_loadu_ps(src.add(c));
+                        (lo, hi) = (_mm512_min_ps(v, lo), _mm512_max_ps(v, hi));
+                    }
+                    if body < k {
+                        let v = _mm512_maskz_loadu_ps(tail, src.add(body));
+                        (lo, hi) = (_mm512_min_ps(v, lo), _mm512_max_ps(v, hi));
+                    }
+                    src
+                };
+                let (s, inv, z) =
+                    super::row_scale(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+                let (vinv, vz, top) = (
+                    _mm512_set1_ps(inv),
+                    _mm512_set1_ps(z),
+                    _mm512_set1_ps(255.0),
+                );
+                // max_ps(t, 0) turns a NaN into 0, as the oracle's bit trick does.
+                let code = |v: __m512| {
+                    let t = _mm512_add_ps(_mm512_mul_ps(v, vinv), vz);
+                    _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(t, zero), top))
+                };
+                let dst = a.as_mut_ptr().add(r * k);
+                for c in (0..body).step_by(16) {
+                    let q = code(_mm512_loadu_ps(data.add(c)));
+                    _mm_storeu_si128(dst.add(c) as *mut __m128i, _mm512_cvtepi32_epi8(q));
+                }
+                if body < k {
+                    let q = code(_mm512_maskz_loadu_ps(tail, data.add(body)));
+                    _mm512_mask_cvtepi32_storeu_epi8(dst.add(body) as *mut i8, tail, q);
+                }
+                sa.push((s, z as i32));
+            }
+            a.set_len(rows * k);
+        }
+    }
+
+    /// [`crate::gelu::gelu`] on 16 lanes, its division by a reciprocal
+    /// estimate refined by one Newton step (≈ 2⁻²⁸ relative error, below f32's
+    /// rounding; the byte it is quantized to is the same but for rare ties).
+    /// z is capped at 10, where erfc(z) < 10⁻⁴⁴, so p¹⁶ stays finite.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn gelu16(x: __m512) -> __m512 {
+        use crate::gelu::A;
+        let z = _mm512_abs_ps(_mm512_mul_ps(
+            x,
+            _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
+        ));
+        let z = _mm512_min_ps(z, _mm512_set1_ps(10.0));
+        let mut p = _mm512_set1_ps(A[5]);
+        for a in A[..5].iter().rev() {
+            p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(*a));
+        }
+        let p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(10.0));
+        let p2 = _mm512_mul_ps(p, p);
+        let p4 = _mm512_mul_ps(p2, p2);
+        let p8 = _mm512_mul_ps(p4, p4);
+        let p16 = _mm512_mul_ps(p8, p8);
+        let r = _mm512_rcp14_ps(p16);
+        let tail = _mm512_mul_ps(r, _mm512_fnmadd_ps(p16, r, _mm512_set1_ps(2.0)));
+        // 1 + erf(x/√2): erfc(z) for x < 0, 2 − erfc(z) otherwise.
+        let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_setzero_ps());
+        let one_plus_erf =
+            _mm512_mask_blend_ps(neg, _mm512_sub_ps(_mm512_set1_ps(2.0), tail), tail);
+        _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5), x), one_plus_erf)
     }
 
     /// All column blocks for `rows` quantized tokens.
@@ -446,6 +556,51 @@ mod tests {
         assert!((z - 10).abs() <= 1, "zero point {z}");
         for (&v, &q) in x.iter().zip(a) {
             assert!((s * (q as i32 - z) as f32 - v).abs() <= s / 2.0 + 1e-6);
+        }
+    }
+
+    /// The AVX-512 quantizer against the plain one, on widths with and
+    /// without a 16-lane tail and a NaN: the same scales and bytes; with GELU
+    /// (whose reciprocal rounds differently), within one code, rarely.
+    #[test]
+    fn kernel_quantizer_matches_the_plain_one() {
+        if !available() {
+            eprintln!("no AVX-512 VNNI here: the kernel is not used on this CPU");
+            return;
+        }
+        for (k, gelu) in [(384, false), (100, false), (1536, true), (100, true)] {
+            let mut x = random(7 * k, 11 + k as u64, 8.0);
+            x[3] = f32::NAN;
+            let (mut ours, mut theirs) = (Scratch::default(), Scratch::default());
+            // SAFETY: `available()` was checked.
+            unsafe { vnni::quantize_rows(&x, k, gelu, &mut ours) };
+            quantize_rows(&x, k, gelu, &mut theirs);
+            assert_eq!(ours.a.len(), theirs.a.len(), "k={k}");
+            assert_eq!(ours.a[3], theirs.a[3], "k={k}: NaN");
+            if !gelu {
+                assert_eq!(ours.a, theirs.a, "k={k}");
+                assert_eq!(ours.sa, theirs.sa, "k={k}");
+                continue;
+            }
+            for (&(s1, z1), &(s2, z2)) in ours.sa.iter().zip(&theirs.sa) {
+                assert!(
+                    (s1 - s2).abs() <= 1e-6 * s2 && (z1 - z2).abs() <= 1,
+                    "k={k}"
+                );
+            }
+            let off: Vec<i32> = ours
+                .a
+                .iter()
+                .zip(&theirs.a)
+                .map(|(&a, &b)| (a as i32 - b as i32).abs())
+                .filter(|&d| d > 0)
+                .collect();
+            assert!(
+                off.iter().all(|&d| d == 1) && off.len() * 200 <= x.len(),
+                "k={k}: {} codes differ, by up to {:?}",
+                off.len(),
+                off.iter().max()
+            );
         }
     }
 
