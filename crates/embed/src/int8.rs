@@ -380,7 +380,7 @@ mod vnni {
         for a in A[..5].iter().rev() {
             p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(*a));
         }
-        let p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(10.0));
+        let p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.0));
         let p2 = _mm512_mul_ps(p, p);
         let p4 = _mm512_mul_ps(p2, p2);
         let p8 = _mm512_mul_ps(p4, p4);
