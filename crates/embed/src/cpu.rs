@@ -2,8 +2,6 @@
 //! the small loops the kernels of this crate (attention, dense layers, GELU,
 //! LayerNorm) share.
 
-use std::mem::MaybeUninit;
-
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 use gemm::Parallelism;
 
@@ -39,39 +37,17 @@ pub(crate) fn with_opt_f32<R>(
     }
 }
 
-/// Writes `bias (+ the residual's row)` into each `bias.len()`-wide row of
-/// `dst`: where a fully connected layer's product then accumulates.
-pub(crate) fn write_bias(dst: &mut [MaybeUninit<f32>], bias: &[f32], residual: Option<&[f32]>) {
-    let n = bias.len();
-    match residual {
-        Some(res) => {
-            for (dst, res) in dst.chunks_exact_mut(n).zip(res.chunks_exact(n)) {
-                for ((d, &v), &b) in dst.iter_mut().zip(res).zip(bias) {
-                    d.write(v + b);
-                }
-            }
-        }
-        None => {
-            for dst in dst.chunks_exact_mut(n) {
-                for (d, &b) in dst.iter_mut().zip(bias) {
-                    d.write(b);
-                }
-            }
-        }
-    }
-}
-
-/// `m` rows of `bias (+ residual)`, as [`write_bias`] writes them.
+/// `m` rows of `bias (+ the residual's row)`: where an f32 fully connected
+/// layer's product then accumulates.
 pub(crate) fn bias_rows(m: usize, bias: &[f32], residual: Option<&[f32]>) -> Vec<f32> {
-    let len = m * bias.len();
-    assert!(
-        residual.is_none_or(|r| r.len() == len),
-        "residual of another size"
-    );
-    let mut out = Vec::with_capacity(len);
-    write_bias(&mut out.spare_capacity_mut()[..len], bias, residual);
-    // SAFETY: write_bias wrote all m full rows.
-    unsafe { out.set_len(len) };
+    let Some(res) = residual else {
+        return bias.repeat(m);
+    };
+    assert!(res.len() == m * bias.len(), "residual of another size");
+    let mut out = Vec::with_capacity(res.len());
+    for row in res.chunks_exact(bias.len()) {
+        out.extend(row.iter().zip(bias).map(|(v, b)| v + b));
+    }
     out
 }
 
