@@ -61,6 +61,7 @@ pub mod tiny_model;
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -144,8 +145,10 @@ pub enum Prefixes {
 pub struct Embedder {
     model: bert::Bert,
     tokenizer: Tokenizer,
-    /// Same tokenizer without truncation, for [`Embedder::token_count`].
-    counter: Tokenizer,
+    /// Same tokenizer without truncation, for [`Embedder::token_count`]: made on first
+    /// use, since cloning e5's 250,000-piece vocabulary takes ~150 ms and a CLI search,
+    /// which loads the model per process, never counts.
+    counter: OnceLock<Tokenizer>,
     device: Device,
     dim: usize,
     max_tokens: usize,
@@ -216,13 +219,9 @@ impl Embedder {
             path: tokenizer_path.clone(),
             message,
         };
-        let mut counter =
+        let mut tokenizer =
             Tokenizer::from_file(&tokenizer_path).map_err(|e| tok_err(e.to_string()))?;
-        counter.with_padding(None);
-        counter
-            .with_truncation(None)
-            .map_err(|e| tok_err(e.to_string()))?;
-        let mut tokenizer = counter.clone();
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 direction: TruncationDirection::Right,
@@ -287,7 +286,7 @@ impl Embedder {
         Ok(Self {
             model,
             tokenizer,
-            counter,
+            counter: OnceLock::new(),
             device,
             dim: cfg.hidden_size,
             max_tokens,
@@ -348,8 +347,15 @@ impl Embedder {
     /// or prefixes, for sizing passages: a passage embeds fully only if this is
     /// at most `max_tokens() - 2 -` the prefix's tokens.
     pub fn token_count(&self, text: &str) -> Result<usize, EmbedError> {
-        let enc = self
-            .counter
+        if self.counter.get().is_none() {
+            let mut counter = self.tokenizer.clone();
+            counter
+                .with_truncation(None)
+                .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
+            let _ = self.counter.set(counter);
+        }
+        let counter = self.counter.get().expect("set above");
+        let enc = counter
             .encode_fast(text, false)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
         Ok(enc.len())
