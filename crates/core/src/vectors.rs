@@ -109,14 +109,42 @@ struct Rows {
 }
 
 impl Rows {
+    #[cfg(test)]
     fn push(&mut self, key: i64, v: &[f32]) {
-        if v.len() != self.dim {
+        self.push_blob(key, &to_blob(v));
+    }
+
+    /// Appends a stored vector ([`to_blob`]'s bytes). The first one sets the dimension; a
+    /// blob of another length (torn, or another model's) is skipped.
+    fn push_blob(&mut self, key: i64, blob: &[u8]) {
+        if self.dim == 0 && !blob.is_empty() && blob.len().is_multiple_of(4) {
+            self.dim = blob.len() / 4;
+        }
+        if blob.len() != self.dim * 4 {
             return;
         }
         let row = self.scales.len() as u32;
-        let scale = quantize(v, &mut self.codes);
+        let values = blob
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let scale = quantize(values, &mut self.codes);
         self.scales.push(scale);
         self.by_key.insert(key, row);
+    }
+
+    /// Appends `other`'s rows (of the same dimension; none otherwise).
+    fn append(&mut self, other: Rows) {
+        if self.dim == 0 {
+            self.dim = other.dim;
+        }
+        if other.dim != self.dim {
+            return;
+        }
+        let first = self.scales.len() as u32;
+        self.codes.extend_from_slice(&other.codes);
+        self.scales.extend_from_slice(&other.scales);
+        self.by_key
+            .extend(other.by_key.into_iter().map(|(k, r)| (k, first + r)));
     }
 
     fn score(&self, row: u32, q: &[i8], q_scale: f32) -> f32 {
@@ -126,13 +154,10 @@ impl Rows {
 }
 
 /// Appends `v` as int8 codes to `out`; returns the scale (code × scale ≈ value).
-fn quantize(v: &[f32], out: &mut Vec<i8>) -> f32 {
-    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+fn quantize(v: impl Iterator<Item = f32> + Clone, out: &mut Vec<i8>) -> f32 {
+    let max = v.clone().fold(0f32, |m, x| m.max(x.abs()));
     let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-    out.extend(
-        v.iter()
-            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
-    );
+    out.extend(v.map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
     scale
 }
 
@@ -227,11 +252,26 @@ impl VectorCache {
                 _ => (0, -1),
             }
         };
-        let (now_epoch, new) = reader.store(|s| {
+        // New vectors are quantized as SQLite hands them over, into rows of their own,
+        // before the write lock is taken: searches go on meanwhile.
+        let dim = {
+            let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            g.as_ref().map_or(0, |l| l.rows.dim)
+        };
+        let (now_epoch, new, new_last) = reader.store(|s| {
             s.snapshot(|s| {
                 let e = s.vectors_epoch()?;
                 let from = if e == epoch { last_id } else { 0 };
-                Ok((e, s.vectors_after(model, from)?))
+                let mut new = Rows {
+                    dim: if e == epoch { dim } else { 0 },
+                    ..Rows::default()
+                };
+                let mut last = 0;
+                s.vectors_after(model, from, &mut |id, key, blob| {
+                    new.push_blob(key, blob);
+                    last = last.max(id);
+                })?;
+                Ok((e, new, last))
             })
         })?;
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
@@ -251,13 +291,8 @@ impl VectorCache {
         }
         let l = g.as_mut().expect("set above");
         l.checked = Instant::now();
-        for (id, key, v) in new {
-            if l.rows.dim == 0 {
-                l.rows.dim = v.len();
-            }
-            l.rows.push(key, &v);
-            l.last_id = l.last_id.max(id);
-        }
+        l.rows.append(new);
+        l.last_id = l.last_id.max(new_last);
         Ok(())
     }
 
@@ -344,7 +379,7 @@ impl VectorCache {
             return None;
         }
         let mut q = Vec::with_capacity(query.len());
-        let q_scale = quantize(query, &mut q);
+        let q_scale = quantize(query.iter().copied(), &mut q);
         let mut heap = std::collections::BinaryHeap::new();
         let (mut n, mut sum, mut sum2) = (0usize, 0f64, 0f64);
         for (ord, map) in maps.iter().enumerate() {
@@ -485,7 +520,7 @@ mod tests {
         };
         rows.push(1, &b);
         let mut q = Vec::new();
-        let qs = quantize(&a, &mut q);
+        let qs = quantize(a.iter().copied(), &mut q);
         assert!((rows.score(0, &q, qs) - exact).abs() < 0.01);
     }
 

@@ -485,27 +485,25 @@ pub trait StoreRead {
             .unwrap_or(0))
     }
 
-    /// Vectors of `model` stored after `after` (a `vectors.id`): (id, key, vector). Torn
-    /// blobs are skipped (they are re-embedded: their input stays pending).
-    fn vectors_after(&self, model: &str, after: i64) -> Result<Vec<(i64, i64, Vec<f32>)>> {
+    /// Vectors of `model` stored after `after` (a `vectors.id`), in id order: `each(id, key,
+    /// blob)` with the blob read in place (little-endian f32, [`crate::vectors::to_blob`]), so
+    /// loading 100,000 vectors allocates nothing per vector. The caller skips torn blobs (their
+    /// input stays pending, so they are re-embedded).
+    fn vectors_after(
+        &self,
+        model: &str,
+        after: i64,
+        each: &mut dyn FnMut(i64, i64, &[u8]),
+    ) -> Result<()> {
         let mut st = self.conn().prepare_cached(
             "SELECT id, key, vector FROM vectors WHERE model = ?1 AND id > ?2 ORDER BY id",
         )?;
-        let rows = st.query_map(params![model, after], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, key, blob) = row?;
-            if let Some(v) = crate::vectors::from_blob(&blob) {
-                out.push((id, key, v));
-            }
+        let mut rows = st.query(params![model, after])?;
+        while let Some(r) = rows.next()? {
+            let blob = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            each(r.get(0)?, r.get(1)?, blob);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The model the writer last embedded with.
