@@ -13,7 +13,7 @@
 //! extrapolated from the measured rate). `HELPDEX_EMBEDDING_MAX_TOKENS` sets `[embeddings]
 //! max_tokens`, `HELPDEX_EMBEDDING_INT8=0` sets `int8 = false`, and `-- N one-locale` generates
 //! the help center without its translations (German for half the articles, French for a
-//! quarter by default).
+//! quarter by default). `HELPDEX_BENCH_KEEP=DIR` keeps the two data directories in DIR.
 
 #[allow(dead_code)] // shared with the sync bench, which reports more of it
 #[path = "support/measure.rs"]
@@ -125,7 +125,13 @@ fn main() -> anyhow::Result<()> {
     ))?;
     let url = emu.base_url();
     let tmp = tempfile::tempdir()?;
-    let (plain, hybrid) = (tmp.path().join("bm25"), tmp.path().join("hybrid"));
+    // HELPDEX_BENCH_KEEP=DIR: the data directories stay there (DIR/bm25, DIR/hybrid, and the
+    // hybrid one's config DIR/hybrid.toml) to time or inspect afterwards.
+    let root = match std::env::var_os("HELPDEX_BENCH_KEEP") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => tmp.path().to_path_buf(),
+    };
+    let (plain, hybrid) = (root.join("bm25"), root.join("hybrid"));
 
     println!(
         "synthetic help center: {n} articles, locales {:?}; machine: {} cores",
