@@ -28,6 +28,7 @@ use candle_nn::{Embedding, Linear, VarBuilder, embedding, linear};
 
 use crate::dense::{Dense, Input};
 use crate::norm::LayerNorm;
+use crate::words::MappedTable;
 
 /// The architecture parameters read from `config.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,12 +55,24 @@ pub enum HiddenAct {
 }
 
 pub struct Bert {
-    word_embeddings: Embedding,
+    word_embeddings: Words,
     position_embeddings: Embedding,
     /// Row 0 of token_type_embeddings, shape (hidden,).
     token_type_row: Tensor,
     embeddings_norm: LayerNorm,
     layers: Vec<Layer>,
+}
+
+/// The word embedding table: read in place from the mapped weights where it is an f32 table
+/// (`words.rs`), else loaded as candle loads any tensor.
+enum Words {
+    Mapped {
+        table: MappedTable,
+        /// The position embeddings and token type row as plain values.
+        positions: Vec<f32>,
+        token_type: Vec<f32>,
+    },
+    Loaded(Embedding),
 }
 
 struct Layer {
@@ -78,7 +91,14 @@ impl Bert {
     /// Loads weights named as in Hugging Face checkpoints, with or without a
     /// `bert.` prefix (`embeddings.word_embeddings.weight`, `encoder.layer.0.…`).
     /// `int8`: run the fully connected layers in int8 where the CPU can (`int8.rs`).
-    pub fn load(vb: VarBuilder, cfg: &BertConfig, int8: bool) -> Result<Self> {
+    /// `mapped`: the word embedding table read in place from the weights file, if it is one
+    /// ([`MappedTable::open`]); it must hold `vocab_size` rows.
+    pub(crate) fn load(
+        vb: VarBuilder,
+        cfg: &BertConfig,
+        int8: bool,
+        mapped: Option<MappedTable>,
+    ) -> Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -86,11 +106,21 @@ impl Bert {
         };
         let h = cfg.hidden_size;
         let e = vb.pp("embeddings");
-        let word_embeddings = embedding(cfg.vocab_size, h, e.pp("word_embeddings"))?;
         let position_embeddings =
             embedding(cfg.max_position_embeddings, h, e.pp("position_embeddings"))?;
         let token_type = embedding(cfg.type_vocab_size, h, e.pp("token_type_embeddings"))?;
         let token_type_row = token_type.embeddings().get(0)?;
+        let word_embeddings = match mapped {
+            Some(table) if table.rows() == cfg.vocab_size => Words::Mapped {
+                table,
+                positions: position_embeddings
+                    .embeddings()
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+                token_type: token_type_row.to_vec1::<f32>()?,
+            },
+            _ => Words::Loaded(embedding(cfg.vocab_size, h, e.pp("word_embeddings"))?),
+        };
         let embeddings_norm = LayerNorm::load(h, cfg.layer_norm_eps, e.pp("LayerNorm"))?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), cfg, int8))
@@ -121,15 +151,25 @@ impl Bert {
         if lengths.len() != rows || lengths.iter().any(|&n| n == 0 || n > len) {
             candle_core::bail!("lengths {lengths:?} do not fit input of shape ({rows}, {len})");
         }
-        let positions = self.position_embeddings.embeddings().narrow(0, 0, len)?;
-        let x = self
-            .word_embeddings
-            .forward(input_ids)?
-            .broadcast_add(&positions)?
-            .broadcast_add(&self.token_type_row)?;
-        let mut v = x.flatten_all()?.to_vec1::<f32>()?;
+        let mut v = match &self.word_embeddings {
+            Words::Mapped {
+                table,
+                positions,
+                token_type,
+            } => crate::words::embed_ids(table, input_ids, positions, token_type)?,
+            Words::Loaded(words) => {
+                let positions = self.position_embeddings.embeddings().narrow(0, 0, len)?;
+                words
+                    .forward(input_ids)?
+                    .broadcast_add(&positions)?
+                    .broadcast_add(&self.token_type_row)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?
+            }
+        };
         self.embeddings_norm.apply(&mut v);
-        let mut x = Tensor::from_vec(v, x.dims(), x.device())?;
+        let hidden = self.token_type_row.dim(0)?;
+        let mut x = Tensor::from_vec(v, (rows, len, hidden), input_ids.device())?;
         for layer in &self.layers {
             x = layer.forward(&x, lengths)?;
         }

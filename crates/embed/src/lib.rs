@@ -58,6 +58,7 @@ mod model_dir;
 mod norm;
 pub mod scan;
 pub mod tiny_model;
+mod words;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -248,15 +249,27 @@ impl Embedder {
             source: error::without_backtrace(source),
         };
         let device = Device::Cpu;
-        // SAFETY: the safetensors file is memory-mapped read-only and the map
-        // lives only until `Bert::load` has copied every tensor out of it
-        // (candle copies CPU tensors), i.e. until the end of this block. The
-        // file must not be truncated or rewritten during that window; model
-        // directories are replaced by writing a new directory, never in place.
+        // The word embedding table stays in the file, mapped for the model's lifetime
+        // (`words.rs`); the other tensors are copied out below.
+        let mapped = words::MappedTable::open(
+            &weights,
+            &[
+                "embeddings.word_embeddings.weight",
+                "bert.embeddings.word_embeddings.weight",
+            ],
+            cfg.hidden_size,
+        )
+        .map_err(weights_err)?;
+        // SAFETY: the safetensors file is memory-mapped read-only and this map
+        // lives only until `Bert::load` has copied every tensor it loads out of
+        // it (candle copies CPU tensors), i.e. until the end of this block. The
+        // file must not be truncated or rewritten meanwhile (nor while the word
+        // table above is mapped); model directories are replaced by writing a
+        // new directory, never in place.
         let model = unsafe {
             let vb = VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)
                 .map_err(weights_err)?;
-            bert::Bert::load(vb, cfg, options.int8).map_err(weights_err)?
+            bert::Bert::load(vb, cfg, options.int8, mapped).map_err(weights_err)?
         };
 
         let (query_prefix, passage_prefix) = match options.prefixes {
