@@ -60,8 +60,8 @@ impl MappedTable {
         self.rows
     }
 
-    /// Row `id` added to `out` (dim values): `out[i] = row[i] + out[i]`, the order candle's
-    /// `embedding + positions` adds in, so vectors are the same as with a copied table.
+    /// Row `id` added to `out` (dim values); float addition commutes, so this equals candle's
+    /// `embedding + positions` bit for bit.
     pub(crate) fn add_row(&self, id: u32, out: &mut [f32]) -> Result<()> {
         let id = id as usize;
         if id >= self.rows {
@@ -73,7 +73,7 @@ impl MappedTable {
         let at = self.start + id * self.dim * 4;
         let bytes = &self.map[at..at + self.dim * 4];
         for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]) + *o;
+            *o += f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
         Ok(())
     }
