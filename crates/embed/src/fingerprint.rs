@@ -42,30 +42,21 @@ pub(crate) fn compute(dir: &ModelDir, settings: &str) -> Result<String, EmbedErr
     // the file to the process RSS. Each 16 MiB read is hashed on every core (blake3 splits
     // it; the hash is the same as one thread's): e5's 470 MB took ~145 ms on one core, which
     // a CLI search paid on every call.
+    const CHUNK: u64 = 16 << 20;
     let mut file = file;
-    let mut buf = vec![0u8; 16 << 20];
+    let mut buf = Vec::with_capacity(CHUNK as usize);
     loop {
-        let n = read_full(&mut file, &mut buf).map_err(|e| EmbedError::io(&weights, e))?;
-        if n == 0 {
+        buf.clear();
+        (&mut file)
+            .take(CHUNK)
+            .read_to_end(&mut buf)
+            .map_err(|e| EmbedError::io(&weights, e))?;
+        if buf.is_empty() {
             break;
         }
-        h.update_rayon(&buf[..n]);
+        h.update_rayon(&buf);
     }
     Ok(h.finalize().to_hex().to_string())
-}
-
-/// Fills `buf` from `r` as far as it goes; the bytes read (fewer only at the end).
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 fn hash_file(h: &mut blake3::Hasher, root: &Path, path: &Path) -> Result<(), EmbedError> {
