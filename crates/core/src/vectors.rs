@@ -64,14 +64,13 @@ pub fn to_blob(v: &[f32]) -> Vec<u8> {
 
 /// The inverse of [`to_blob`]; `None` when the blob is not a whole number of f32.
 pub fn from_blob(b: &[u8]) -> Option<Vec<f32>> {
-    if !b.len().is_multiple_of(4) {
-        return None;
-    }
-    Some(
-        b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
+    b.len().is_multiple_of(4).then(|| blob_values(b).collect())
+}
+
+/// A blob's values, read in place (a trailing partial value is ignored).
+fn blob_values(b: &[u8]) -> impl Iterator<Item = f32> + Clone + '_ {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
 }
 
 /// How many passages have a vector of a model.
@@ -124,10 +123,7 @@ impl Rows {
             return;
         }
         let row = self.scales.len() as u32;
-        let values = blob
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-        let scale = quantize(values, &mut self.codes);
+        let scale = quantize(blob_values(blob), &mut self.codes);
         self.scales.push(scale);
         self.by_key.insert(key, row);
     }
